@@ -1,0 +1,272 @@
+"""Models: a stack of layers sharing one flat parameter buffer.
+
+``Sequential`` chains layers: ``forward`` runs them first to last, ``backward`` runs
+their gradients last to first. All parameters live in one contiguous 1-D array
+(``flat_params``) and each layer's ``W`` and ``b`` are reshaped *views* into it;
+gradients likewise (``flat_grads``). Training therefore updates the whole network with
+one vectorized optimizer step, and a checkpoint is a single array copy.
+
+Models are saved as ``.npz`` files holding the architecture (JSON text), the dtype and
+the weights, and load with ``allow_pickle=False``: opening a model file never runs code.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy
+
+from . import layers as layer_types
+from . import losses
+from .backend import get_backend, make_rng, to_numpy
+from .data import check_X
+
+FORMAT = "nnhp-model"
+FORMAT_VERSION = 1
+
+
+class Sequential:
+    """Layers applied in order. ``seed`` fixes the initial weights and dropout masks.
+
+    Attributes: ``layers``, ``backend`` (array module + dtype), ``rng`` (the model's
+    seeded generator), ``flat_params``/``flat_grads`` and their per-tensor views
+    ``params``/``grads`` (W1, b1, W2, b2, ...).
+    """
+
+    def __init__(self, layers, seed=0, dtype="float32", backend=None):
+        self.layers = list(layers)
+        if not self.layers:
+            raise ValueError("a model needs at least one layer")
+        for layer in self.layers:
+            if not isinstance(layer, layer_types.Layer):
+                raise TypeError(f"expected nnhp layers; got {type(layer).__name__}")
+        self.backend = get_backend(backend, dtype)
+        self.seed = seed
+        self.rng = make_rng(seed)
+        self.loss_name = None   # set by fit; decides what predict returns
+        self._allocate_parameters()
+        for layer in self.layers:
+            if isinstance(layer, layer_types.Dropout):
+                layer.rng = self.rng
+
+    # --- parameters -------------------------------------------------------------
+    def _allocate_parameters(self) -> None:
+        shapes = [shape for layer in self.layers for shape in layer.param_shapes()]
+        total = sum(int(numpy.prod(shape)) for shape in shapes)
+        self.flat_params = self.backend.zeros(total)
+        self.flat_grads = self.backend.zeros(total)
+        self.params, self.grads = [], []
+        offset = 0
+        for index, layer in enumerate(self.layers):
+            layer_params, layer_grads = [], []
+            values = layer.initial_values(self.rng, self._gain_for(index))
+            for shape, value in zip(layer.param_shapes(), values):
+                size = int(numpy.prod(shape))
+                param = self.flat_params[offset:offset + size].reshape(shape)
+                param[...] = self.backend.asarray(value)
+                layer_params.append(param)
+                layer_grads.append(self.flat_grads[offset:offset + size].reshape(shape))
+                offset += size
+            layer.bind(layer_params, layer_grads)
+            self.params += layer_params
+            self.grads += layer_grads
+
+    def _gain_for(self, index: int) -> float:
+        """The init gain for layer ``index``: from the activation that follows it.
+
+        Xavier scales by the next activation's gain (PyTorch's calculate_gain); He
+        scales by the ReLU family's. Without a following activation the gain is 1.
+        """
+        layer = self.layers[index]
+        following = self.layers[index + 1:]
+        following = [l for l in following if not isinstance(l, layer_types.Dropout)]
+        activation = following[0] if following and isinstance(following[0], layer_types.Activation) else None
+        if getattr(layer, "init", "").startswith("he_"):
+            if activation is None:
+                return layer_types.initializers.he_gain("relu")
+            slope = getattr(activation, "negative_slope", 0.01)
+            return layer_types.initializers.he_gain(activation.name, slope)
+        if activation is None or not layer_types.initializers.uses_activation_gain(getattr(layer, "init", "")):
+            return 1.0
+        return activation.gain()
+
+    @property
+    def weights(self) -> list:
+        """The weight matrices (not biases): what L1/L2 penalties act on."""
+        return [layer.params[0] for layer in self.layers if isinstance(layer, layer_types.Dense)]
+
+    @property
+    def weight_grads(self) -> list:
+        return [layer.grads[0] for layer in self.layers if isinstance(layer, layer_types.Dense)]
+
+    @property
+    def n_params(self) -> int:
+        return int(self.flat_params.size)
+
+    @property
+    def n_inputs(self) -> int:
+        return self._dense_layers()[0].n_in
+
+    @property
+    def n_outputs(self) -> int:
+        return self._dense_layers()[-1].n_out
+
+    def _dense_layers(self):
+        dense = [layer for layer in self.layers if isinstance(layer, layer_types.Dense)]
+        if not dense:
+            raise ValueError("model has no Dense layer")
+        return dense
+
+    # --- computation ------------------------------------------------------------
+    def forward(self, X, training: bool = False):
+        """Raw outputs (logits for classifiers) for a batch ``X`` of shape (n, n_inputs)."""
+        X = self._check_input(X)
+        out = self._forward(X, training)
+        # In training mode layers write into reused buffers; hand the caller its own copy.
+        return out.copy() if training else out
+
+    def _forward(self, X, training: bool):
+        out = X
+        for layer in self.layers:
+            out = layer.forward(out, training)
+        return out
+
+    def backward(self, grad_out, need_input_grad: bool = True):
+        """Backpropagate ``grad_out = dL/d(outputs)``; fills ``grads``, returns dL/dX.
+
+        With ``need_input_grad=False`` the first layer skips computing dL/dX (a whole
+        matrix product that training never uses) and ``None`` is returned.
+        """
+        grad = self.backend.asarray(grad_out)
+        last = len(self.layers) - 1
+        for index in range(last, -1, -1):
+            layer = self.layers[index]
+            if index == 0 and isinstance(layer, layer_types.Dense):
+                return layer.backward(grad, need_input_grad=need_input_grad)
+            grad = layer.backward(grad)
+        return grad
+
+    def predict(self, X, batch_size: int = 4096):
+        """Outputs for ``X``: class probabilities for a classifier (softmax / sigmoid),
+        raw values for regression. Runs in inference mode (no dropout), in chunks."""
+        X = self._check_input(X)
+        transform = losses.get(self.loss_name).output_transform if self.loss_name else (lambda out: out)
+        chunks = [transform(self._forward(X[start:start + batch_size], False))
+                  for start in range(0, X.shape[0], batch_size)]
+        return chunks[0] if len(chunks) == 1 else self.backend.xp.concatenate(chunks)
+
+    def _check_input(self, X):
+        if isinstance(X, numpy.ndarray) or not hasattr(X, "__cuda_array_interface__"):
+            X = check_X(X, n_features=self.n_inputs)
+        elif X.ndim != 2 or X.shape[1] != self.n_inputs:
+            raise ValueError(f"X must have shape (n, {self.n_inputs}); got {X.shape}")
+        return self.backend.asarray(X)
+
+    # --- state and files ----------------------------------------------------------
+    def get_state(self) -> dict:
+        """Weights and generator state as NumPy arrays (what a checkpoint needs)."""
+        return {"flat_params": to_numpy(self.flat_params).copy(),
+                "rng_state": numpy.array(json.dumps(self.rng.bit_generator.state))}
+
+    def set_state(self, state: dict) -> None:
+        params = numpy.asarray(state["flat_params"])
+        if params.shape != self.flat_params.shape:
+            raise ValueError(f"state holds {params.size} parameters; this model has {self.flat_params.size}")
+        self.flat_params[...] = self.backend.asarray(params)
+        if "rng_state" in state:
+            self.rng.bit_generator.state = json.loads(str(state["rng_state"]))
+
+    def architecture(self) -> list:
+        return [{"type": type(layer).__name__, "config": layer.config()} for layer in self.layers]
+
+    def save(self, path) -> None:
+        """Write architecture, dtype, weights and loss to an ``.npz`` file (atomically)."""
+        meta = {"format": FORMAT, "version": FORMAT_VERSION, "layers": self.architecture(),
+                "dtype": self.backend.dtype.name, "loss": self.loss_name, "seed": _jsonable_seed(self.seed),
+                "class": type(self).__name__}
+        arrays = {"meta": numpy.array(json.dumps(meta)), "flat_params": to_numpy(self.flat_params)}
+        path = os.fspath(path)
+        if not path.endswith(".npz"):
+            path += ".npz"
+        # Write to a temporary file in the same folder, then rename: a crash mid-write
+        # leaves the previous file intact instead of a truncated one.
+        folder = os.path.dirname(os.path.abspath(path))
+        handle, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=folder)
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                numpy.savez(stream, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"{type(self).__name__}([\n  {inner}\n], n_params={self.n_params}, backend={self.backend})"
+
+
+class MLP(Sequential):
+    """A multilayer perceptron: Dense -> activation [-> Dropout] for each hidden layer, then Dense.
+
+    ``sizes = [n_inputs, hidden..., n_outputs]``. The output layer has no activation:
+    the loss applies softmax/sigmoid itself (see ``nnhp.losses``).
+    """
+
+    def __init__(self, sizes, activation: str = "relu", dropout: float = 0.0, init: str = "xavier_uniform",
+                 seed=0, dtype="float32", backend=None):
+        sizes = list(sizes)
+        if len(sizes) < 2:
+            raise ValueError(f"MLP sizes must list at least inputs and outputs, e.g. [64, 10]; got {sizes}")
+        layer_types.activation(activation)  # unknown names fail here, before any work
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
+        stack = []
+        for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
+            stack.append(layer_types.Dense(n_in, n_out, init=init))
+            stack.append(layer_types.activation(activation))
+            if dropout > 0:
+                stack.append(layer_types.Dropout(dropout))
+        stack.append(layer_types.Dense(sizes[-2], sizes[-1], init=init))
+        self.sizes, self.activation, self.dropout, self.init = sizes, activation, float(dropout), init
+        super().__init__(stack, seed=seed, dtype=dtype, backend=backend)
+
+
+def _jsonable_seed(seed):
+    return seed if seed is None or isinstance(seed, (int, list)) else None
+
+
+def load(path, backend=None) -> Sequential:
+    """Load a model saved with ``model.save`` (no pickle), onto ``backend``."""
+    path = os.fspath(path)
+    try:
+        with numpy.load(path, allow_pickle=False) as archive:
+            if "meta" not in archive.files or "flat_params" not in archive.files:
+                raise ValueError(f"{path} is not an nnhp model file (no model metadata inside)")
+            meta = json.loads(str(archive["meta"]))
+            flat_params = archive["flat_params"]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"model file not found: {path}") from None
+    except (zipfile.BadZipFile, EOFError, OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a readable nnhp model file (truncated or foreign: {exc})") from exc
+    except ValueError as exc:
+        if "nnhp" in str(exc):
+            raise
+        raise ValueError(f"{path} is not a readable nnhp model file ({exc})") from exc
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an nnhp model file (format {meta.get('format')!r})")
+    if meta.get("version", 0) > FORMAT_VERSION:
+        raise ValueError(f"{path} was written by a newer nnhp (format version {meta['version']})")
+    stack = [layer_types.from_config(entry["type"], entry["config"]) for entry in meta["layers"]]
+    model = Sequential(stack, seed=meta.get("seed"), dtype=meta["dtype"], backend=backend)
+    if flat_params.shape != model.flat_params.shape:
+        raise ValueError(f"{path}: holds {flat_params.size} weights but its architecture needs "
+                         f"{model.flat_params.size} (file damaged?)")
+    model.flat_params[...] = model.backend.asarray(flat_params)
+    model.loss_name = meta.get("loss")
+    return model
+
+
+__all__ = ["Sequential", "MLP", "load"]
