@@ -1,0 +1,148 @@
+"""Tests for nnhp/search/gp.py: GP regression, its marginal likelihood, EI, and GPSearch."""
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("scipy")
+
+from nnhp.search import gp as gpmod  # noqa: E402
+from nnhp.search.gp import (GaussianProcess, GPSearch, KernelPrior, acquisition_and_grad,  # noqa: E402
+                            expected_improvement, log_expected_improvement, log_h,
+                            log_marginal_likelihood, matern52)
+
+
+def _data(n=12, dim=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, dim))
+    y = np.sin(4 * X[:, 0]) + X[:, 1] ** 2 - 0.5 * X[:, 2]
+    return X, y
+
+
+def _matern_by_loops(a, b, length_scales, signal_var):
+    r = math.sqrt(sum((ai - bi) ** 2 / l ** 2 for ai, bi, l in zip(a, b, length_scales)))
+    return signal_var * (1 + math.sqrt(5) * r + 5 / 3 * r * r) * math.exp(-math.sqrt(5) * r)
+
+
+def test_matern52_matches_the_formula_entry_by_entry():
+    X, _ = _data(5)
+    ls = np.array([0.3, 1.5, 0.7])
+    K = matern52(X, X[:3], ls, 2.0)
+    for i in range(5):
+        for j in range(3):
+            assert K[i, j] == pytest.approx(_matern_by_loops(X[i], X[j], ls, 2.0), rel=1e-12)
+    assert np.allclose(np.diag(matern52(X, X, ls, 2.0)), 2.0)
+
+
+def test_posterior_mean_and_variance_match_dense_inverse():
+    X, y = _data()
+    gp = GaussianProcess(theta=np.array([-1.0, 0.2, 0.5, 0.3, math.log(1e-3)]), optimize=False).fit(X, y)
+    Xs = np.random.default_rng(1).random((7, 3))
+    mean, var = gp.predict(Xs)
+    # Direct dense computation with an explicit inverse, in the units of y.
+    ls, s2, noise = np.exp([-1.0, 0.2, 0.5]), math.exp(0.3), 1e-3
+    y_mean, y_std = y.mean(), y.std()
+    K = matern52(X, X, ls, s2) + (noise + gpmod.JITTER) * np.eye(len(X))
+    K_inv = np.linalg.inv(K)
+    k_star = matern52(Xs, X, ls, s2)
+    dense_mean = y_mean + y_std * (k_star @ K_inv @ ((y - y_mean) / y_std))
+    dense_var = y_std ** 2 * (s2 - np.einsum("ai,ij,aj->a", k_star, K_inv, k_star))
+    np.testing.assert_allclose(mean, dense_mean, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(var, dense_var, rtol=1e-7, atol=1e-12)
+
+
+def test_posterior_interpolates_noise_free_data_and_reverts_to_prior_far_away():
+    X, y = _data()
+    gp = GaussianProcess(theta=np.array([-1.0, -1.0, -1.0, 0.0, math.log(1e-6)]), optimize=False).fit(X, y)
+    mean, var = gp.predict(X)
+    np.testing.assert_allclose(mean, y, atol=1e-3)
+    assert np.all(var < 1e-4 * y.var())
+    _, far_var = gp.predict(np.full((1, 3), 50.0))
+    assert far_var[0] == pytest.approx(y.var() * math.exp(0.0), rel=1e-6)
+
+
+def test_log_marginal_likelihood_gradient_matches_finite_differences():
+    X, y = _data(15)
+    y = (y - y.mean()) / y.std()
+    for theta in (np.array([-1.0, 0.3, 0.5, 0.2, math.log(1e-2)]),
+                  np.array([0.5, -2.0, 1.0, -0.7, math.log(0.3)])):
+        lml, grad = log_marginal_likelihood(theta, X, y)
+        h = 1e-6
+        numeric = np.array([(log_marginal_likelihood(theta + e, X, y, return_grad=False)
+                             - log_marginal_likelihood(theta - e, X, y, return_grad=False)) / (2 * h)
+                            for e in np.eye(len(theta)) * h])
+        np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6)
+
+
+def test_log_marginal_likelihood_equals_gaussian_log_density():
+    X, y = _data(8)
+    theta = np.array([-0.5, 0.1, 0.4, 0.2, math.log(0.05)])
+    ls, s2, noise = np.exp(theta[:3]), math.exp(theta[3]), math.exp(theta[4])
+    K = matern52(X, X, ls, s2) + (noise + gpmod.JITTER) * np.eye(len(X))
+    sign, logdet = np.linalg.slogdet(K)
+    dense = -0.5 * y @ np.linalg.inv(K) @ y - 0.5 * logdet - 0.5 * len(y) * math.log(2 * math.pi)
+    assert log_marginal_likelihood(theta, X, y, return_grad=False) == pytest.approx(dense, rel=1e-10)
+
+
+def test_prior_gradient_matches_finite_differences():
+    prior = KernelPrior(4)
+    theta = np.random.default_rng(0).normal(size=6)
+    _, grad = prior.log_density(theta)
+    h = 1e-6
+    numeric = [(prior.log_density(theta + e)[0] - prior.log_density(theta - e)[0]) / (2 * h)
+               for e in np.eye(6) * h]
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6)
+
+
+def test_fit_recovers_relevant_and_irrelevant_dimensions():
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 2))
+    y = np.sin(6 * X[:, 0])           # the second input does not matter
+    gp = GaussianProcess(seed=0).fit(X, y)
+    assert gp.length_scales[1] > 5 * gp.length_scales[0]
+
+
+def test_expected_improvement_closed_form_cases():
+    # At mean == best, z = 0 and EI = sigma * phi(0) = sigma / sqrt(2 pi).
+    assert expected_improvement(1.0, 2.0, 1.0) == pytest.approx(2.0 / math.sqrt(2 * math.pi))
+    # EI = E[max(best - f, 0)] by Monte Carlo for f ~ N(0.3, 0.5^2), best 0.
+    f = np.random.default_rng(0).normal(0.3, 0.5, size=2_000_000)
+    assert expected_improvement(0.3, 0.5, 0.0) == pytest.approx(np.maximum(-f, 0).mean(), rel=5e-3)
+    # Far below the best, EI -> best - mean.
+    assert expected_improvement(-10.0, 0.1, 0.0) == pytest.approx(10.0, rel=1e-12)
+
+
+def test_log_ei_agrees_with_log_of_ei_where_ei_is_representable():
+    mean = np.array([0.0, 0.5, 1.0, 3.0, 8.0, -2.0])
+    std = np.array([1.0, 0.3, 2.0, 0.5, 0.9, 0.1])
+    np.testing.assert_allclose(log_expected_improvement(mean, std, 0.2),
+                               np.log(expected_improvement(mean, std, 0.2)), rtol=1e-10)
+
+
+def test_log_ei_is_finite_and_accurate_for_huge_negative_z():
+    z = np.array([-40.0, -1e2, -1e3 + 1e-9, -1e3 - 1e-9, -1e5, -1e10, -1e150])
+    values = log_h(z)
+    assert np.all(np.isfinite(values))
+    # Asymptotics: h(z) ~ phi(z) / z^2 for z -> -inf.
+    expected = -0.5 * z ** 2 - 0.5 * math.log(2 * math.pi) - 2 * np.log(-z)
+    np.testing.assert_allclose(values[1:], expected[1:], rtol=1e-6)
+    # Monotone increasing, also across the branch switch points (-1 and -1e3).
+    grid = np.concatenate([np.linspace(-1100, -900, 401), np.linspace(-1.5, -0.5, 401)])
+    assert np.all(np.diff(log_h(grid)) > 0)
+    # Continuous across the branches.
+    for z0 in (-1.0, -1e3):
+        assert log_h(np.array([z0 - 1e-9]))[0] == pytest.approx(log_h(np.array([z0 + 1e-9]))[0], rel=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["log_ei", "ucb"])
+def test_acquisition_gradient_matches_finite_differences(kind):
+    X, y = _data(20)
+    gp = GaussianProcess(seed=0).fit(X, y)
+    U = np.random.default_rng(3).random((6, 3))
+    best = float(gp.y_norm.min())
+    _, grad = acquisition_and_grad(gp, U, best, kind)
+    h = 1e-6
+    numeric = np.stack([(acquisition_and_grad(gp, U + e, best, kind, return_grad=False)
+                         - acquisition_and_grad(gp, U - e, best, kind, return_grad=False)) / (2 * h)
+                        for e in np.eye(3) * h], axis=1)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-6)
