@@ -1,0 +1,80 @@
+"""The searcher protocol: what every search strategy (grid, random, GP, Hyperband) implements.
+
+A searcher only *proposes*; the :class:`~nnhp.search.Study` records and runs. The protocol::
+
+    proposal = searcher.ask(study)      # -> Proposal, or None when it has nothing to propose
+    searcher.tell(study, trial)         # after a trial ends: complete, failed or pruned
+    searcher.is_finished(study)         # optional: True once the search is over
+
+``ask`` sees ``study.trials``, *including* trials still ``running`` (proposed but not yet
+told), so a model-based searcher can treat them as pending (e.g. with a constant liar) and a
+grid never hands the same point to two workers. ``study.space`` is the space to search.
+
+``None`` from ``ask`` means "nothing to propose now". ``Study.optimize`` stops on it when no
+trial of its own is still running; with several workers it waits for a running trial to end and
+asks again (a Hyperband rung may need its results before it can promote anyone).
+
+A :class:`Proposal` may carry a ``budget`` (the resource a trial may use: epochs, for
+``nnhp.tune``), a ``parent_id`` (the trial whose checkpoint this one continues from; the
+objective reads it as ``trial.checkpoint``) and ``info`` (anything JSON-able worth recording,
+such as a Hyperband bracket and rung).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+__all__ = ["Proposal", "Searcher", "make_searcher", "SEARCHERS"]
+
+
+@dataclass
+class Proposal:
+    """What to evaluate next: a params dict, and optionally a budget, a parent and notes."""
+
+    params: dict
+    budget: float | None = None
+    parent_id: int | None = None
+    info: dict = field(default_factory=dict)
+
+
+class Searcher:
+    """Base class; subclasses override :meth:`ask` and, when they learn, :meth:`tell`."""
+
+    def ask(self, study) -> Proposal | None:
+        raise NotImplementedError
+
+    def tell(self, study, trial) -> None:
+        """Learn from a finished trial (default: nothing to learn)."""
+
+    def is_finished(self, study) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+# name -> (module, class); modules load on first use.
+SEARCHERS = {
+    "grid": ("nnhp.search.grid", "GridSearch"),
+    "random": ("nnhp.search.random", "RandomSearch"),
+    "gp": ("nnhp.search.gp", "GPSearch"),
+    "hyperband": ("nnhp.search.hyperband", "Hyperband"),
+}
+
+
+def make_searcher(searcher=None, **kwargs) -> Searcher:
+    """A searcher from a name in :data:`SEARCHERS` (keyword arguments go to its constructor),
+    an instance (returned as is), or None (RandomSearch)."""
+    if searcher is None:
+        searcher = "random"
+    if isinstance(searcher, str):
+        key = searcher.lower().replace("_", "").replace("-", "")
+        key = {"gpsearch": "gp", "bayes": "gp", "bayesian": "gp", "randomsearch": "random",
+               "gridsearch": "grid"}.get(key, key)
+        if key not in SEARCHERS:
+            raise ValueError(f"unknown searcher {searcher!r}; expected one of {list(SEARCHERS)} or a searcher object")
+        module_name, class_name = SEARCHERS[key]
+        return getattr(importlib.import_module(module_name), class_name)(**kwargs)
+    if not callable(getattr(searcher, "ask", None)):
+        raise TypeError(f"a searcher needs an ask(study) method; got {searcher!r}")
+    return searcher

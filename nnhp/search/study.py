@@ -1,0 +1,348 @@
+"""A study: runs a search, recording every trial in its storage.
+
+::
+
+    study = Study(space, searcher=RandomSearch(seed=0), direction="minimize",
+                  storage="study.db", name="digits")       # storage=None: in memory
+    study.optimize(objective, n_trials=50, timeout=600)
+    study.best_trial, study.trials, study.failure_summary()
+
+or, driving the loop yourself (ask-and-tell)::
+
+    trial = study.ask()
+    study.tell(trial, objective(trial))          # a number, or the exception it raised
+
+Judging what an objective returned
+----------------------------------
+A finite real number completes the trial. An exception, NaN/inf, or anything that is not a real
+number fails it, with the reason kept as ``trial.error``; the search goes on. Raising
+:class:`~nnhp.search.TrialPruned` marks it pruned. ``KeyboardInterrupt`` fails the running trial
+and then stops the search.
+
+Reopening
+---------
+``Study(storage="study.db", name="digits")`` on a file that already holds ``digits`` continues
+it: the searcher sees the old trials, and trials left ``running`` by a process that died are
+marked failed (their process is gone, nobody will tell them).
+
+Parallel trials
+---------------
+``optimize(..., n_workers=k)`` runs ``k`` trials at once in a thread pool. NumPy releases the GIL
+inside its matrix products, so training several small networks this way uses several cores;
+asking and telling stay serialized, so searchers need not be thread-safe. (A process pool and
+Dask workers are on the roadmap; an SQLite study can already be shared by several processes,
+each calling ``optimize`` on it.)
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import numbers
+import threading
+import time
+import traceback
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .searcher import Proposal, make_searcher
+from .space import Space
+from .storage import open_storage
+from .trial import COMPLETE, FAILED, PRUNED, RUNNING, Trial, TrialPruned
+
+__all__ = ["Study", "SearchExhausted", "INTERRUPTED"]
+
+INTERRUPTED = "interrupted: the process running this trial stopped before it finished"
+
+_DIRECTIONS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
+
+
+class SearchExhausted(RuntimeError):
+    """``study.ask()`` found the searcher with nothing left to propose."""
+
+
+def _parse_direction(direction):
+    if direction is None:
+        return None
+    key = str(direction).lower()
+    if key not in _DIRECTIONS:
+        raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
+    return _DIRECTIONS[key]
+
+
+def judge(outcome) -> tuple[str, float | None, str | None]:
+    """(state, value, error) for what an objective returned or raised."""
+    if isinstance(outcome, TrialPruned):
+        return PRUNED, None, str(outcome) or None
+    if isinstance(outcome, BaseException):
+        return FAILED, None, f"{type(outcome).__name__}: {outcome}"
+    if isinstance(outcome, np.ndarray) and outcome.size == 1:
+        outcome = outcome.reshape(()).item()
+    if isinstance(outcome, numbers.Real) and not isinstance(outcome, bool):
+        value = float(outcome)
+        if math.isfinite(value):
+            return COMPLETE, value, None
+        return FAILED, None, f"objective returned {value}"
+    text = repr(outcome)
+    text = text if len(text) <= 80 else text[:77] + "..."
+    return FAILED, None, f"objective returned {text} ({type(outcome).__name__}), expected a number"
+
+
+class Study:
+    """A search in progress; see the module docstring.
+
+    Parameters
+    ----------
+    space : Space or dict (None when reopening a stored study: its stored space is used)
+    searcher : a Searcher, a name ("grid", "random", "gp", "hyperband") or None (random search)
+    direction : "minimize" or "maximize" (None: "minimize", or the stored direction when reopening)
+    storage : None (memory), a path to an SQLite file, or a Storage
+    name : the study's name inside the storage
+    """
+
+    def __init__(self, space=None, searcher=None, direction=None, storage=None, name: str = "default"):
+        self.storage = open_storage(storage)
+        self.name = str(name)
+        space = None if space is None else Space(space)
+        self.study_id, self.direction, stored_space = self.storage.open_study(
+            self.name, _parse_direction(direction), None if space is None else space.to_dict())
+        if space is None:
+            if stored_space is None:
+                raise ValueError(f"study {self.name!r} needs a space (none is stored for it)")
+            space = Space.from_dict(stored_space)
+        self.space = space
+        self.searcher = make_searcher(searcher)
+        self._lock = threading.RLock()
+        self._trial_ended = threading.Condition(self._lock)
+        self.storage.fail_running(self.study_id, INTERRUPTED)
+
+    def __repr__(self) -> str:
+        return (f"Study(name={self.name!r}, direction={self.direction!r}, searcher={self.searcher!r}, "
+                f"storage={self.storage!r}, trials={len(self.trials)})")
+
+    # --- reading -------------------------------------------------------------------------------
+    def _attach(self, trial: Trial) -> Trial:
+        trial._study = self
+        return trial
+
+    @property
+    def trials(self) -> list[Trial]:
+        """Every trial so far, in order of creation (fresh copies from storage)."""
+        return [self._attach(t) for t in self.storage.get_trials(self.study_id)]
+
+    def get_trial(self, trial_id: int) -> Trial:
+        return self._attach(self.storage.get_trial(self.study_id, trial_id))
+
+    def trials_in(self, *states: str) -> list[Trial]:
+        return [t for t in self.trials if t.state in states]
+
+    def _better(self, a: float, b: float) -> bool:
+        return a < b if self.direction == "minimize" else a > b
+
+    def ranked_trials(self) -> list[Trial]:
+        """Completed trials, best first."""
+        complete = self.trials_in(COMPLETE)
+        return sorted(complete, key=lambda t: t.value, reverse=self.direction == "maximize")
+
+    @property
+    def best_trial(self) -> Trial:
+        """The completed trial with the best value (the earliest among equals)."""
+        best = None
+        for trial in self.trials_in(COMPLETE):
+            if best is None or self._better(trial.value, best.value):
+                best = trial
+        if best is None:
+            raise ValueError(f"study {self.name!r} has no completed trial yet. {self.failure_summary()}")
+        return best
+
+    @property
+    def best_value(self) -> float:
+        return self.best_trial.value
+
+    @property
+    def best_params(self) -> dict:
+        return self.best_trial.params
+
+    def failure_summary(self) -> str:
+        """How many trials failed, grouped by error text."""
+        trials = self.trials
+        failed = [t for t in trials if t.state == FAILED]
+        if not failed:
+            return f"no failed trials (of {len(trials)})"
+        counts = Counter(t.error or "unknown error" for t in failed)
+        lines = [f"{len(failed)} of {len(trials)} trials failed:"]
+        lines += [f"  {n} x {error}" for error, n in counts.most_common()]
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        trials = self.trials
+        counts = Counter(t.state for t in trials)
+        states = ", ".join(f"{counts[s]} {s}" for s in (COMPLETE, PRUNED, FAILED, RUNNING) if counts[s])
+        text = f"study {self.name!r} ({self.direction}): {len(trials)} trials ({states or 'none yet'})"
+        if counts[COMPLETE]:
+            best = self.best_trial
+            text += f"\nbest: trial {best.id}, value {best.value:.6g}, params {best.params}"
+        if counts[FAILED]:
+            text += "\n" + self.failure_summary()
+        return text
+
+    # --- ask and tell -------------------------------------------------------------------------
+    def ask(self, params: dict | None = None, *, budget: float | None = None) -> Trial:
+        """Start a trial: the searcher's next proposal, or the given ``params`` (checked against
+        the space). Raises SearchExhausted when the searcher has nothing to propose."""
+        with self._lock:
+            if params is not None:
+                proposal = Proposal(params, budget)
+            else:
+                proposal = self.searcher.ask(self)
+                if proposal is None:
+                    raise SearchExhausted(f"{self.searcher!r} has nothing more to propose")
+                if isinstance(proposal, dict):
+                    proposal = Proposal(proposal)
+            params = self.space.validate(proposal.params)
+            budget = None if proposal.budget is None else float(proposal.budget)
+            trial = self.storage.create_trial(self.study_id, params, budget, proposal.parent_id,
+                                              dict(proposal.info))
+            return self._attach(trial)
+
+    def tell(self, trial, value=None, *, state: str | None = None, error: str | None = None) -> Trial:
+        """Finish a trial with what the objective returned (a number) or raised (the exception).
+        ``state="pruned"`` (or "failed", with ``error``) may be given explicitly."""
+        trial_id = trial.id if isinstance(trial, Trial) else int(trial)
+        with self._lock:
+            record = self.storage.get_trial(self.study_id, trial_id)
+            if record.state != RUNNING:
+                raise ValueError(f"trial {trial_id} is already {record.state}; a trial is told once")
+            if state is None:
+                state, value, error = judge(value)
+            elif state == PRUNED:
+                value = None if value is None or judge(value)[0] != COMPLETE else float(value)
+            elif state == FAILED:
+                value, error = None, error or "marked failed"
+            elif state == COMPLETE:
+                state, value, error = judge(value)
+            else:
+                raise ValueError(f"tell() takes state 'complete', 'failed' or 'pruned', got {state!r}")
+            finished = self._attach(self.storage.finish_trial(self.study_id, trial_id, state, value, error))
+            if isinstance(trial, Trial):
+                trial.state, trial.value, trial.error, trial.finished = state, value, error, finished.finished
+            self.searcher.tell(self, finished)
+            self._trial_ended.notify_all()
+            return finished
+
+    # --- the loop -----------------------------------------------------------------------------
+    def optimize(self, objective, n_trials: int | None = None, timeout: float | None = None,
+                 n_workers: int = 1, callbacks=(), catch: tuple = (Exception,)) -> None:
+        """Run ``objective(trial) -> float`` on the searcher's proposals.
+
+        Stops after ``n_trials`` more trials, when ``timeout`` seconds have passed (no new trial
+        starts after that; running ones finish), or when the searcher has nothing left.
+        ``callbacks``: functions ``callback(study, trial)`` called after each trial ends.
+        ``catch``: exception types that fail a trial instead of stopping the search.
+        """
+        if n_trials is not None and (not isinstance(n_trials, numbers.Integral) or n_trials < 0):
+            raise ValueError(f"n_trials must be a non-negative integer or None, got {n_trials!r}")
+        if not isinstance(n_workers, numbers.Integral) or n_workers < 1:
+            raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
+        deadline = None if timeout is None else time.monotonic() + float(timeout)
+        progress = {"started": 0, "running": 0, "stop": False}
+
+        def next_trial() -> Trial | None:
+            with self._lock:
+                while True:
+                    if progress["stop"] or (n_trials is not None and progress["started"] >= n_trials):
+                        return None
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return None
+                    is_finished = getattr(self.searcher, "is_finished", None)
+                    if is_finished is not None and is_finished(self):
+                        return None
+                    try:
+                        trial = self.ask()
+                    except SearchExhausted:
+                        if progress["running"] == 0:
+                            return None
+                        # A running trial may unlock new proposals (a Hyperband rung): wait for one.
+                        wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                        self._trial_ended.wait(wait)
+                        continue
+                    progress["started"] += 1
+                    progress["running"] += 1
+                    return trial
+
+        def run_one(trial: Trial) -> None:
+            try:
+                outcome = objective(trial)
+            except TrialPruned as exc:
+                outcome = exc
+            except catch as exc:
+                outcome = exc
+                trial.set_attr("traceback", traceback.format_exc())
+            except BaseException as exc:           # KeyboardInterrupt, SystemExit: record, then stop
+                with self._lock:
+                    progress["stop"] = True
+                    progress["running"] -= 1
+                    self.tell(trial, state=FAILED, error=f"interrupted ({type(exc).__name__})")
+                raise
+            with self._lock:
+                progress["running"] -= 1
+                finished = self.tell(trial, outcome)
+                for callback in callbacks:
+                    callback(self, finished)
+
+        def worker() -> None:
+            while (trial := next_trial()) is not None:
+                run_one(trial)
+
+        if n_workers == 1:
+            worker()
+            return
+        with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="nnhp-trial") as pool:
+            futures = [pool.submit(worker) for _ in range(n_workers)]
+            try:
+                for future in futures:
+                    future.result()
+            finally:
+                with self._lock:
+                    progress["stop"] = True
+                    self._trial_ended.notify_all()
+
+    # --- export ---------------------------------------------------------------------------------
+    def to_json(self, path=None) -> str:
+        """All trials (and the space) as JSON; written to ``path`` when given, returned always."""
+        document = {"name": self.name, "direction": self.direction, "space": self.space.to_dict(),
+                    "trials": [t.to_dict() for t in self.trials]}
+        text = json.dumps(document, indent=2)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        return text
+
+    def to_csv(self, path=None) -> str:
+        """One row per trial: id, state, value, budget, parent, duration, error, then one column
+        per parameter (empty when inactive) and per scalar attribute (``attr_<key>``; tracebacks
+        of failed trials stay in the JSON export)."""
+        trials = self.trials
+        attr_keys = sorted({key for t in trials for key, v in t.attrs.items()
+                            if key != "traceback" and (v is None or isinstance(v, (str, int, float, bool)))})
+        header = ["id", "state", "value", "budget", "parent_id", "duration_s", "error"]
+        header += list(self.space.names) + [f"attr_{key}" for key in attr_keys]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(header)
+        for t in trials:
+            duration = "" if t.duration is None else f"{t.duration:.3f}"
+            row = [t.id, t.state, "" if t.value is None else repr(t.value),
+                   "" if t.budget is None else t.budget, "" if t.parent_id is None else t.parent_id,
+                   duration, t.error or ""]
+            row += [t.params.get(name, "") for name in self.space.names]
+            row += [t.attrs.get(key, "") for key in attr_keys]
+            writer.writerow(row)
+        text = buffer.getvalue()
+        if path is not None:
+            with open(path, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+        return text
