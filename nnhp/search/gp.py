@@ -93,6 +93,8 @@ import math
 
 import numpy as np
 
+from .searcher import Proposal, Searcher
+
 SQRT5 = math.sqrt(5.0)
 LOG_2PI = math.log(2.0 * math.pi)
 JITTER = 1e-8
@@ -505,7 +507,7 @@ class _Projector:
         return U
 
 
-class GPSearch:
+class GPSearch(Searcher):
     """Bayesian optimization with a Gaussian process (see the module docstring for the math).
 
     ``GPSearch(seed=0, n_initial=10, acquisition="log_ei")``:
@@ -561,8 +563,6 @@ class GPSearch:
 
     # -- the protocol --
     def ask(self, study):
-        from nnhp.search.study import Proposal
-
         space = study.space
         if space.n_encoded == 0:                     # nothing to search: one fixed point
             return Proposal(params=space.decode(np.empty(0)), info={"searcher": "gp", "phase": "fixed"})

@@ -32,6 +32,8 @@ import math
 
 import numpy as np
 
+from .searcher import Proposal, Searcher
+
 __all__ = ["Hyperband", "SuccessiveHalving", "hyperband_brackets", "successive_halving_rungs",
            "max_bracket", "budget_spent"]
 
@@ -145,13 +147,13 @@ class _Bracket:
         self.queues = [[] for _ in rungs]  # promotions waiting to be handed out
         self.finished = False
 
-    def _members(self, study, rung: int):
-        return [t for t in study.trials
+    def _members(self, trials, rung: int):
+        return [t for t in trials
                 if t.info.get("bracket") == self.key and t.info.get("rung") == rung]
 
-    def _promote(self, study, rung: int, sign: float):
+    def _promote(self, trials, rung: int, sign: float):
         """If rung ``rung`` is complete, queue the best ``n_{rung+1}`` of it for the next rung."""
-        members = self._members(study, rung)
+        members = self._members(trials, rung)
         if len(members) < self.targets[rung] or any(t.state not in _FINISHED for t in members):
             return False
         if rung + 1 == len(self.rungs):
@@ -166,15 +168,16 @@ class _Bracket:
             self.finished = True
         return True
 
-    def next_proposal(self, study, sample, sign: float):
-        """A Proposal ready now, or None (the bracket is waiting for results, or finished)."""
-        from nnhp.search.study import Proposal
+    def next_proposal(self, trials, sample, sign: float):
+        """A Proposal ready now, or None (the bracket is waiting for results, or finished).
 
+        ``trials``: the study's trials (read once per ask; a Study returns fresh copies).
+        """
         if self.finished:
             return None
         for rung in range(len(self.rungs)):
             if self.targets[rung] is None:                 # promotions not chosen yet
-                if not self._promote(study, rung - 1, sign):
+                if not self._promote(trials, rung - 1, sign):
                     break
             if self.queues[rung]:
                 parent = self.queues[rung].pop(0)
@@ -185,7 +188,7 @@ class _Bracket:
                 self.issued[0] += 1
                 return Proposal(params=sample(), budget=self.rungs[0][1], info=self._info(0))
         else:
-            self._promote(study, len(self.rungs) - 1, sign)   # marks the last rung finished
+            self._promote(trials, len(self.rungs) - 1, sign)   # marks the last rung finished
         return None
 
     def _info(self, rung: int) -> dict:
@@ -198,13 +201,13 @@ def _direction_sign(study) -> float:
 
 # ------------------------------------------------------------------ the searchers
 
-class SuccessiveHalving:
+class SuccessiveHalving(Searcher):
     """One successive-halving run (one Hyperband bracket), standalone.
 
     ``SuccessiveHalving(n_configs=None, min_budget=1, max_budget=81, eta=3, seed=0)``:
     ``s = floor(log_eta(max_budget / min_budget))`` rounds; ``n_configs`` random
     configurations (default ``eta^s``, so one survives to ``max_budget``) start at
-    ``max_budget eta^-s``; the best ``n_configs eta^-i`` (by value, respecting the
+    ``max_budget eta^-s``; the best ``max(1, floor(n_configs eta^-i))`` (by value, respecting the
     study's direction; failed trials never survive) continue to ``max_budget eta^(i-s)``
     from their parent's checkpoint. ``ask`` returns None once the last rung is done.
     """
@@ -219,12 +222,14 @@ class SuccessiveHalving:
         n = self.eta ** s if n_configs is None else int(n_configs)
         if n < 1:
             raise ValueError(f"n_configs must be >= 1, got {n_configs!r}")
-        self.rungs = successive_halving_rungs(n, s, self.eta, max_budget)
+        # With fewer than eta^s configurations, floor(n eta^-i) would reach 0 before the last
+        # rung; keep at least the single best one going up to max_budget.
+        self.rungs = [(max(n_i, 1), r_i) for n_i, r_i in successive_halving_rungs(n, s, self.eta, max_budget)]
         self.rng = np.random.default_rng(seed)
         self._bracket = _Bracket(0, self.rungs, {"searcher": self.name, "s": s})
 
     def ask(self, study):
-        return self._bracket.next_proposal(study, lambda: study.space.sample(self.rng),
+        return self._bracket.next_proposal(study.trials, lambda: study.space.sample(self.rng),
                                            _direction_sign(study))
 
     def tell(self, study, trial):
@@ -234,7 +239,7 @@ class SuccessiveHalving:
         return self._bracket.finished
 
 
-class Hyperband:
+class Hyperband(Searcher):
     """Hyperband (Li et al., 2018): successive halving in every bracket of :func:`hyperband_brackets`.
 
     ``Hyperband(max_budget=81, eta=3, min_budget=1, seed=0, max_iterations=None)``.
@@ -271,9 +276,10 @@ class Hyperband:
         def sample():
             return study.space.sample(self.rng)
 
+        trials = study.trials
         while True:
             for bracket in self._open:
-                proposal = bracket.next_proposal(study, sample, sign)
+                proposal = bracket.next_proposal(trials, sample, sign)
                 if proposal is not None:
                     return proposal
             self._open = [b for b in self._open if not b.finished]
