@@ -53,7 +53,8 @@ class Trial:
         self.started = time.time() if started is None else started
         self.finished = finished
         self._study = None                              # set by the Study that hands the trial out
-        self._parent_checkpoint = _NOT_LOADED
+        self._parent_checkpoint = None
+        self._parent_checkpoint_loaded = False
 
     # --- the record ---------------------------------------------------------------------------
     @property
@@ -108,11 +109,9 @@ class Trial:
     @property
     def checkpoint(self) -> dict | None:
         """The parent trial's saved checkpoint (loaded once), or None."""
-        if self._parent_checkpoint is _NOT_LOADED:
-            if self.parent_id is None or self._study is None:
-                self._parent_checkpoint = None
-            else:
-                self._parent_checkpoint = self._study.storage.load_checkpoint(self._study.study_id, self.parent_id)
+        if not self._parent_checkpoint_loaded and self.parent_id is not None and self._study is not None:
+            self._parent_checkpoint = self._study.storage.load_checkpoint(self._study.study_id, self.parent_id)
+            self._parent_checkpoint_loaded = True
         return self._parent_checkpoint
 
     def save_checkpoint(self, arrays: dict) -> None:
@@ -125,14 +124,6 @@ class Trial:
         if self._study is None:
             raise RuntimeError(f"trial {self.id} is not attached to a study")
         return self._study.storage.load_checkpoint(self._study.study_id, self.id if trial_id is None else trial_id)
-
-
-class _NotLoaded:
-    def __repr__(self):
-        return "<not loaded>"
-
-
-_NOT_LOADED = _NotLoaded()
 
 
 def _finite_or_none(value):
