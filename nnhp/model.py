@@ -242,7 +242,10 @@ def load(path, backend=None) -> Sequential:
     """Load a model saved with ``model.save`` (no pickle), onto ``backend``."""
     path = os.fspath(path)
     try:
-        with numpy.load(path, allow_pickle=False) as archive:
+        archive = numpy.load(path, allow_pickle=False)
+        if not isinstance(archive, numpy.lib.npyio.NpzFile):   # a bare .npy array
+            raise ValueError(f"{path} is not an nnhp model file (a single array, not an .npz archive)")
+        with archive:
             if "meta" not in archive.files or "flat_params" not in archive.files:
                 raise ValueError(f"{path} is not an nnhp model file (no model metadata inside)")
             meta = json.loads(str(archive["meta"]))
