@@ -293,6 +293,10 @@ def fit(model, X, y, loss="cross_entropy", optimizer="adam", schedule=None, epoc
                 correct += float(loss_fn.correct(out, y_batch))
             for callback in callbacks:
                 callback.on_batch_end(epoch * n_batches + batch, batch_loss)
+        if finite and not bool(xp.isfinite(model.flat_params).all()):
+            # The epoch's last step overflowed the weights themselves (the loss was still
+            # finite when it was computed): the next epoch would start from inf/NaN.
+            finite = False
         if not finite:
             # The loss overflowed: go back to the last weights that gave a finite epoch
             # rather than hand back garbage, and say why training stopped.
