@@ -100,7 +100,8 @@ class EarlyStopping:
                 self.best_params = model.flat_params.copy()
             return False
         self.wait += 1
-        return self.wait > self.patience
+        # Keras's rule: stop once `patience` epochs in a row brought no improvement.
+        return self.wait >= self.patience
 
     def restore(self, model) -> None:
         if self.restore_best and self.best_params is not None:
