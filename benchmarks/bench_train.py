@@ -1,0 +1,230 @@
+"""Training throughput: nnhp against PyTorch CPU, scikit-learn and a naive NumPy loop.
+
+The same MLP (784-512-256-10, ReLU, softmax cross-entropy, Adam, float32) trains on the
+same 60,000 random samples in every engine, in one run, with the same thread count.
+For each batch size we report samples/s (median over timed epochs after a warm-up
+epoch), the ratio to nnhp, and the achieved FLOP/s as a fraction of this machine's
+float32 GEMM peak (NumPy matmul of large square matrices, best of several).
+
+FLOPs are counted exactly, per sample: 2 x weights for the forward pass, 2 x weights
+for the weight gradients, and 2 x weights for the input gradients of every layer but
+the first (which nobody needs). Biases, activations, the loss and the optimizer are
+not counted: they are the overhead this measures.
+
+    python benchmarks/bench_train.py                  # the full table (several minutes)
+    python benchmarks/bench_train.py --quick          # fewer samples, a smoke test
+    python benchmarks/bench_train.py --engines nnhp torch --batch-sizes 64
+
+OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are removed from the environment for this
+command (the script re-executes itself without them), so OpenBLAS picks its kernels
+for the real CPU.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+_BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+if any(name in os.environ for name in _BLAS_OVERRIDES):
+    for name in _BLAS_OVERRIDES:
+        os.environ.pop(name, None)
+    os.execv(sys.executable, [sys.executable] + sys.argv)
+
+import argparse
+import platform
+import statistics
+import time
+
+import numpy
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import nnhp  # noqa: E402
+
+SIZES = [784, 512, 256, 10]
+
+
+def exact_flops_per_sample(sizes) -> int:
+    weights = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    return 2 * sum(weights) + 2 * sum(weights) + 2 * sum(weights[1:])
+
+
+def gemm_peak(repeats: int = 5) -> float:
+    """Best float32 FLOP/s of NumPy matmul over large square matrices."""
+    best = 0.0
+    rng = numpy.random.default_rng(0)
+    for n in (2048, 3072, 4096):
+        a = rng.standard_normal((n, n), dtype=numpy.float32)
+        b = rng.standard_normal((n, n), dtype=numpy.float32)
+        out = numpy.empty((n, n), numpy.float32)
+        numpy.matmul(a, b, out=out)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            numpy.matmul(a, b, out=out)
+            best = max(best, 2 * n ** 3 / (time.perf_counter() - start))
+    return best
+
+
+# --- engines: each returns a function that trains one epoch -----------------------------
+def nnhp_engine(X, y, batch_size, seed=0):
+    model = nnhp.MLP(SIZES, activation="relu", seed=seed)
+    optimizer = nnhp.optim.Adam(lr=1e-3)
+    state = {"epoch": 0}
+
+    def epoch():
+        nnhp.fit(model, X, y, loss="cross_entropy", optimizer=optimizer, epochs=state["epoch"] + 1,
+                 initial_epoch=state["epoch"], batch_size=batch_size, seed=seed)
+        state["epoch"] += 1
+    return epoch
+
+
+def naive_numpy_engine(X, y, batch_size, seed=0):
+    """The textbook loop: fresh arrays everywhere, one Adam update per tensor."""
+    rng = numpy.random.default_rng(seed)
+    params = []
+    for n_in, n_out in zip(SIZES[:-1], SIZES[1:]):
+        bound = numpy.sqrt(6.0 / (n_in + n_out))
+        params += [rng.uniform(-bound, bound, (n_in, n_out)).astype(numpy.float32),
+                   numpy.zeros(n_out, numpy.float32)]
+    m = [numpy.zeros_like(p) for p in params]
+    v = [numpy.zeros_like(p) for p in params]
+    lr, beta1, beta2, eps = 1e-3, 0.9, 0.999, 1e-8
+    state = {"t": 0, "epoch": 0}
+
+    def epoch():
+        order = numpy.random.default_rng([seed, state["epoch"]]).permutation(len(X))
+        for start in range(0, len(X), batch_size):
+            index = order[start:start + batch_size]
+            x, labels = X[index], y[index]
+            W1, b1, W2, b2, W3, b3 = params
+            h1 = numpy.maximum(x @ W1 + b1, 0)
+            h2 = numpy.maximum(h1 @ W2 + b2, 0)
+            logits = h2 @ W3 + b3
+            p = numpy.exp(logits - logits.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            p[numpy.arange(len(x)), labels] -= 1
+            d3 = p / len(x)
+            d2 = (d3 @ W3.T) * (h2 > 0)
+            d1 = (d2 @ W2.T) * (h1 > 0)
+            grads = [x.T @ d1, d1.sum(0), h1.T @ d2, d2.sum(0), h2.T @ d3, d3.sum(0)]
+            state["t"] += 1
+            t = state["t"]
+            for i, g in enumerate(grads):
+                m[i] = beta1 * m[i] + (1 - beta1) * g
+                v[i] = beta2 * v[i] + (1 - beta2) * g * g
+                m_hat = m[i] / (1 - beta1 ** t)
+                v_hat = v[i] / (1 - beta2 ** t)
+                params[i] -= (lr * m_hat / (numpy.sqrt(v_hat) + eps)).astype(numpy.float32)
+        state["epoch"] += 1
+    return epoch
+
+
+def torch_engine(X, y, batch_size, seed=0, threads=None):
+    import torch
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    layers = []
+    for n_in, n_out in zip(SIZES[:-1], SIZES[1:]):
+        layers += [torch.nn.Linear(n_in, n_out), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
+    generator = torch.Generator().manual_seed(seed)
+
+    def epoch():
+        order = torch.randperm(len(X_t), generator=generator)
+        X_shuffled, y_shuffled = X_t[order], y_t[order]
+        for start in range(0, len(X_t), batch_size):
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(X_shuffled[start:start + batch_size]), y_shuffled[start:start + batch_size])
+            loss.backward()
+            optimizer.step()
+    return epoch
+
+
+def sklearn_engine(X, y, batch_size, seed=0):
+    from sklearn.neural_network import MLPClassifier
+    model = MLPClassifier(hidden_layer_sizes=tuple(SIZES[1:-1]), activation="relu", solver="adam",
+                          learning_rate_init=1e-3, batch_size=batch_size, shuffle=True, random_state=seed,
+                          alpha=0.0)
+    classes = numpy.arange(SIZES[-1])
+
+    def epoch():
+        model.partial_fit(X, y, classes=classes)
+    return epoch
+
+
+ENGINES = {"nnhp": nnhp_engine, "torch": torch_engine, "sklearn": sklearn_engine, "numpy-naive": naive_numpy_engine}
+
+
+def available(name: str) -> bool:
+    module = {"torch": "torch", "sklearn": "sklearn"}.get(name)
+    if module is None:
+        return True
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
+def measure(make_epoch, n_samples: int, timed_epochs: int) -> float:
+    epoch = make_epoch()
+    epoch()   # warm-up: first-touch allocations, BLAS thread start, JIT compiles
+    times = []
+    for _ in range(timed_epochs):
+        start = time.perf_counter()
+        epoch()
+        times.append(time.perf_counter() - start)
+    return n_samples / statistics.median(times)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=60000, help="training samples (default 60000)")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per measurement (default 3)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256, 1024])
+    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for torch (default: all cores)")
+    parser.add_argument("--quick", action="store_true", help="6,000 samples, 1 timed epoch")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.samples, args.epochs = 6000, 1
+
+    rng = numpy.random.default_rng(0)
+    X = rng.standard_normal((args.samples, SIZES[0]), dtype=numpy.float32)
+    y = rng.integers(0, SIZES[-1], args.samples)
+    flops = exact_flops_per_sample(SIZES)
+    peak = gemm_peak()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+          f"numpy {numpy.__version__}; float32 GEMM peak {peak / 1e9:.1f} GFLOP/s")
+    print(f"MLP {'-'.join(map(str, SIZES))}, {args.samples} samples, {flops / 1e6:.3f} MFLOP/sample (exact count)\n")
+
+    engines = [name for name in args.engines if available(name)]
+    skipped = [name for name in args.engines if name not in engines]
+    header = f"| batch | engine | samples/s | vs nnhp | GFLOP/s | % of GEMM peak |"
+    print(header)
+    print("|---:|---|---:|---:|---:|---:|")
+    for batch_size in args.batch_sizes:
+        results = {}
+        for name in engines:
+            if name == "torch":
+                make = lambda: torch_engine(X, y, batch_size, threads=args.threads)  # noqa: E731
+            else:
+                make = lambda name=name: ENGINES[name](X, y, batch_size)  # noqa: E731
+            results[name] = measure(make, args.samples, args.epochs)
+        base = results.get("nnhp")
+        for name, rate in results.items():
+            ratio = f"{base / rate:.2f}x" if base and name != "nnhp" else "1.00x" if name == "nnhp" else "-"
+            print(f"| {batch_size} | {name} | {rate:,.0f} | {ratio} | {rate * flops / 1e9:.1f} | "
+                  f"{100 * rate * flops / peak:.0f}% |", flush=True)
+    if skipped:
+        print(f"\nnot installed, skipped: {', '.join(skipped)}")
+    print("\n'vs nnhp' = nnhp's samples/s divided by the engine's (above 1: nnhp is faster).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
