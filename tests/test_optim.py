@@ -304,3 +304,31 @@ def test_mismatched_params_and_grads_are_errors():
         opt.step([np.zeros(3)], [])
     with pytest.raises(ValueError, match="shape"):
         opt.step([np.zeros(3)], [np.zeros(4)])
+
+
+# --- training an MLP with each optimizer ------------------------------------------------
+CONVERGENCE = [
+    ("sgd", {"lr": 0.05}),
+    ("sgd", {"lr": 0.02, "momentum": 0.9, "nesterov": True}),
+    ("adagrad", {"lr": 0.05}),
+    ("adadelta", {"lr": 1.0}),
+    ("rmsprop", {"lr": 0.002}),
+    ("rmsprop", {"lr": 0.001, "centered": True, "momentum": 0.5}),
+    ("adam", {"lr": 0.003}),
+    ("adam", {"lr": 0.003, "amsgrad": True}),
+    ("adamw", {"lr": 0.003, "weight_decay": 0.01}),
+]
+
+
+@pytest.mark.parametrize("name,kwargs", CONVERGENCE, ids=[f"{n}-{'-'.join(k)}" for n, k in CONVERGENCE])
+def test_mlp_on_digits_converges(name, kwargs, digits_split):
+    import nnhp
+
+    X_train, X_test, y_train, y_test = digits_split
+    model = nnhp.MLP([64, 32, 10], activation="relu", seed=0)
+    history = nnhp.fit(model, X_train, y_train, loss="cross_entropy", optimizer=optim.get(name, **kwargs),
+                       epochs=5, batch_size=32, seed=0)
+    losses = history.history["loss"]
+    assert history.stop_reason == "completed"
+    assert losses[-1] < 0.4 * losses[0] and losses[-1] < 0.35, losses
+    assert nnhp.evaluate(model, X_test, y_test)["accuracy"] > 0.9

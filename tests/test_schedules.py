@@ -214,3 +214,44 @@ def test_rates_are_python_floats():
     for schedule in [schedules.StepDecay(2), schedules.CosineDecay(5), schedules.OneCycle(10, 0.1)]:
         assert type(schedule(np.int64(3), np.float32(0.1))) is float
     assert math.isclose(schedules.Constant()(7, 0.25), 0.25)
+
+
+# --- schedules inside nnhp.fit --------------------------------------------------------
+def test_fit_with_a_batch_schedule_records_each_epochs_first_rate(small_classification):
+    import nnhp
+
+    X, y = small_classification
+    batch_size, epochs = 16, 4
+    n_batches = -(-len(X) // batch_size)
+    schedule = schedules.OneCycle(total_steps=epochs * n_batches, max_lr=0.05, unit="batch")
+    optimizer = nnhp.optim.SGD(lr=0.01, momentum=0.9)
+    history = nnhp.fit(nnhp.MLP([6, 8, 3], seed=0), X, y, optimizer=optimizer, schedule=schedule,
+                       epochs=epochs, batch_size=batch_size, seed=0)
+    expected = [schedule(epoch * n_batches, 0.01) for epoch in range(epochs)]
+    assert history.history["lr"] == pytest.approx(expected, rel=1e-12)
+    assert optimizer.lr == pytest.approx(schedule(epochs * n_batches - 1, 0.01))
+
+
+def test_fit_with_an_epoch_schedule_scales_the_optimizers_initial_lr(small_classification):
+    import nnhp
+
+    X, y = small_classification
+    optimizer = nnhp.optim.Adam(lr=0.02)
+    history = nnhp.fit(nnhp.MLP([6, 8, 3], seed=0), X, y, optimizer=optimizer,
+                       schedule=schedules.CosineDecay(T_max=4, unit="epoch"), epochs=5, batch_size=32, seed=0)
+    expected = [0.02 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(5)]
+    assert history.history["lr"] == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert optimizer.initial_lr == 0.02
+
+
+def test_fit_with_reduce_on_plateau_cuts_the_rate_when_the_loss_stalls(small_classification):
+    import nnhp
+
+    X, y = small_classification
+    # A tiny rate and a 50% relative threshold: no epoch after the first counts as better.
+    optimizer = nnhp.optim.SGD(lr=1e-4)
+    schedule = schedules.ReduceOnPlateau(factor=0.5, patience=1, threshold=0.5)
+    history = nnhp.fit(nnhp.MLP([6, 8, 3], seed=0), X, y, optimizer=optimizer, schedule=schedule,
+                       epochs=6, batch_size=32, seed=0)
+    # epoch 0 sets best; bad epochs 1, 2 -> reduce after epoch 2; bad 3, 4 -> reduce after 4.
+    assert history.history["lr"] == pytest.approx([1e-4, 1e-4, 1e-4, 5e-5, 5e-5, 2.5e-5])
