@@ -146,3 +146,128 @@ def test_acquisition_gradient_matches_finite_differences(kind):
                          - acquisition_and_grad(gp, U - e, best, kind, return_grad=False)) / (2 * h)
                         for e in np.eye(3) * h], axis=1)
     np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- GPSearch
+
+from nnhp.search import Choice, Float, Int, Space, Study  # noqa: E402
+
+
+def _branin(x1, x2):
+    return ((x2 - 5.1 / (4 * math.pi ** 2) * x1 ** 2 + 5 / math.pi * x1 - 6) ** 2
+            + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10)
+
+
+def test_gp_search_finds_branins_minimum():
+    study = Study(Space({"x1": Float(-5, 10), "x2": Float(0, 15)}), searcher=GPSearch(seed=0))
+    study.optimize(lambda t: _branin(**t.params), n_trials=35)
+    assert study.best_value - 0.397887 < 0.05
+    # The first n_initial trials are the quasi-random design, the rest model-based.
+    phases = [t.info["phase"] for t in study.trials]
+    assert phases[:10] == ["initial"] * 10 and set(phases[10:]) == {"model"}
+
+
+MIXED_SPACE = {
+    "lr": Float(1e-4, 1e-1, log=True),
+    "units": Int(32, 512, step=32),
+    "layers": Int(1, 4),
+    "width": Int(2, 300, log=True),
+    "activation": Choice(["relu", "tanh", "sigmoid"]),
+    "momentum": Float(0.5, 0.99, when=("optimizer", "==", "sgd")),
+    "optimizer": Choice(["sgd", "adam"]),
+}
+
+
+def _mixed_objective(p):
+    value = (math.log10(p["lr"]) + 2.5) ** 2 + (p["units"] - 200) ** 2 / 1e4 + 0.3 * p["layers"]
+    value += {"relu": 0.0, "tanh": 0.5, "sigmoid": 1.0}[p["activation"]] + 0.01 * abs(p["width"] - 40)
+    return value + (abs(p["momentum"] - 0.9) if p["optimizer"] == "sgd" else 0.2)
+
+
+def test_integer_choice_and_conditional_proposals_are_always_valid_and_distinct():
+    space = Space(MIXED_SPACE)
+    for seed in range(6):
+        study = Study(space, searcher=GPSearch(seed=seed, n_initial=5))
+        for _ in range(16):
+            trial = study.ask()
+            p = trial.params
+            assert space.validate(p) == p                      # in range, on the step grid
+            assert isinstance(p["units"], int) and p["units"] % 32 == 0
+            assert isinstance(p["layers"], int) and isinstance(p["width"], int)
+            assert p["activation"] in ("relu", "tanh", "sigmoid")
+            assert ("momentum" in p) == (p["optimizer"] == "sgd")
+            study.tell(trial, _mixed_objective(p))
+        keys = [space.key(t.params) for t in study.trials]
+        assert len(set(keys)) == len(keys)
+
+
+def test_gp_search_improves_on_a_mixed_space():
+    study = Study(Space(MIXED_SPACE), searcher=GPSearch(seed=0))
+    study.optimize(lambda t: _mixed_objective(t.params), n_trials=40)
+    initial_best = min(t.value for t in study.trials[:10])
+    assert study.best_value < initial_best
+
+
+def test_constant_liar_gives_distinct_pending_proposals():
+    space = Space({"x": Float(0, 1), "y": Float(0, 1)})
+    study = Study(space, searcher=GPSearch(seed=0, n_initial=5))
+    study.optimize(lambda t: (t.params["x"] - 0.2) ** 2 + (t.params["y"] - 0.7) ** 2, n_trials=8)
+    pending = [study.ask() for _ in range(6)]         # six asks before any tell
+    points = np.array([[t.params["x"], t.params["y"]] for t in pending])
+    distances = np.linalg.norm(points[:, None] - points[None], axis=-1)[np.triu_indices(6, 1)]
+    assert distances.min() > 1e-3
+    assert all(t.info["phase"] == "model" for t in pending)
+
+
+def test_failed_trials_are_left_out_and_the_search_goes_on():
+    space = Space({"x": Float(0, 1), "y": Float(0, 1)})
+    study = Study(space, searcher=GPSearch(seed=0, n_initial=4))
+
+    def objective(trial):
+        x, y = trial.params["x"], trial.params["y"]
+        if x > 0.6:
+            raise FloatingPointError("diverged")
+        return (x - 0.3) ** 2 + (y - 0.5) ** 2
+
+    study.optimize(objective, n_trials=25)
+    states = [t.state for t in study.trials]
+    assert len(states) == 25 and "failed" in states
+    assert study.best_value < 0.01
+    keys = [space.key(t.params) for t in study.trials]
+    assert len(set(keys)) == len(keys)
+
+
+def test_all_failed_initial_trials_do_not_stall():
+    study = Study(Space({"x": Float(0, 1)}), searcher=GPSearch(seed=0, n_initial=3))
+    calls = []
+
+    def objective(trial):
+        calls.append(trial.params["x"])
+        if len(calls) <= 5:
+            raise RuntimeError("boom")
+        return trial.params["x"]
+
+    study.optimize(objective, n_trials=12)
+    assert len(study.trials) == 12 and len(set(calls)) == 12
+
+
+def test_maximize_direction_and_ucb():
+    space = Space({"x": Float(-2, 2)})
+    for acquisition in ("log_ei", "ucb"):
+        study = Study(space, searcher=GPSearch(seed=1, acquisition=acquisition, n_initial=4),
+                      direction="maximize")
+        study.optimize(lambda t: -(t.params["x"] - 0.7) ** 2, n_trials=15)
+        assert abs(study.best_params["x"] - 0.7) < 0.05
+
+
+def test_small_finite_space_is_exhausted_without_duplicates():
+    space = Space({"a": Int(0, 2), "b": Choice(["p", "q"])})
+    study = Study(space, searcher=GPSearch(seed=0, n_initial=2))
+    study.optimize(lambda t: t.params["a"] + (t.params["b"] == "q"), n_trials=6)
+    keys = [space.key(t.params) for t in study.trials]
+    assert len(set(keys)) == 6
+
+
+def test_unknown_acquisition_is_rejected():
+    with pytest.raises(ValueError, match="acquisition"):
+        GPSearch(acquisition="pi")

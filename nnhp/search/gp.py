@@ -113,6 +113,30 @@ def _require_scipy():
     return scipy
 
 
+_BLAS_CONTROLLER = []
+
+
+def single_threaded_blas():
+    """A context in which BLAS uses one thread (via threadpoolctl, when installed).
+
+    GP matrices here are small (n <= a few hundred): a multi-threaded BLAS spends more
+    on waking and synchronizing threads than on the arithmetic, and on a busy 2-core
+    machine we measured a suggestion 10x slower with 2 OpenBLAS threads than with 1.
+    """
+    import contextlib
+
+    if not _BLAS_CONTROLLER:
+        try:
+            import threadpoolctl
+            _BLAS_CONTROLLER.append(threadpoolctl.ThreadpoolController())
+        except ImportError:       # pragma: no cover - optional
+            _BLAS_CONTROLLER.append(None)
+    controller = _BLAS_CONTROLLER[0]
+    if controller is None:
+        return contextlib.nullcontext()
+    return controller.limit(limits=1, user_api="blas")
+
+
 # --------------------------------------------------------------------------- kernel
 
 def _scaled_sq_dist(A: np.ndarray, B: np.ndarray, length_scales: np.ndarray) -> np.ndarray:
@@ -514,12 +538,14 @@ class GPSearch(Searcher):
 
     * the first ``n_initial`` trials are a scrambled Sobol sequence on the unit cube
       (spread out more evenly than random points), decoded into the space;
-    * then every ``ask`` fits a GP to the completed trials (failed ones are left out of
-      the fit but never proposed again), and maximizes the acquisition (``"log_ei"`` or
+    * then every ``ask`` fits a GP to the completed trials and maximizes the acquisition (``"log_ei"`` or
       ``"ucb"`` with ``beta``) over valid points;
     * trials still running are *pending*: the GP is told a "constant lie" for each
       (the best value seen so far), which collapses the uncertainty at that point, so
       several asks before any tell spread out instead of proposing the same point;
+    * failed trials are left out of the hyperparameter fit; afterwards each is added as
+      a pessimistic fantasy (the worst value seen), which steers the search away from
+      regions that crash without letting a crash distort the model's scales;
     * a point equal to any earlier trial (complete, failed or pending) is never proposed.
 
     Kernel hyperparameters are refitted with ``n_restarts`` random restarts while there
@@ -563,6 +589,11 @@ class GPSearch(Searcher):
 
     # -- the protocol --
     def ask(self, study):
+        _require_scipy()                  # load SciPy's BLAS before limiting its threads
+        with single_threaded_blas():
+            return self._ask(study)
+
+    def _ask(self, study):
         space = study.space
         if space.n_encoded == 0:                     # nothing to search: one fixed point
             return Proposal(params=space.decode(np.empty(0)), info={"searcher": "gp", "phase": "fixed"})
@@ -572,6 +603,7 @@ class GPSearch(Searcher):
         complete = [t for t in trials if t.state == "complete" and t.value is not None
                     and math.isfinite(t.value)]
         pending = [t for t in trials if t.state == "running"]
+        failed = [t for t in trials if t.state == "failed"]
 
         if len(trials) < self.n_initial or len(complete) < 2:
             index = len(trials)
@@ -591,9 +623,15 @@ class GPSearch(Searcher):
         self._theta = gp.theta
         self._n_fits += 1
         best = float(gp.y_norm.min())
-        if pending:
-            gp.condition_on(np.array([space.encode(t.params) for t in pending]),
-                            np.full(len(pending), best))
+        # Fantasies, added after the hyperparameters are fitted on real results only:
+        # pending trials get the optimistic lie "as good as the best" (constant liar),
+        # failed ones the pessimistic "as bad as the worst", so the search neither
+        # crowds around a running point nor walks back into a region that crashes.
+        worst = float(gp.y_norm.max())
+        fantasies = [(t, best) for t in pending] + [(t, worst) for t in failed]
+        if fantasies:
+            gp.condition_on(np.array([space.encode(t.params) for t, _ in fantasies]),
+                            np.array([lie for _, lie in fantasies]))
         if self._projector is None or self._projector.space is not space:
             self._projector = _Projector(space)
 
