@@ -64,17 +64,40 @@ def gemm_peak(repeats: int = 5) -> float:
     return best
 
 
-# --- engines: each returns a function that trains one epoch -----------------------------
+# --- engines: each returns run(n_epochs) -> list of per-epoch seconds ---------------------
+def timed_epochs(train_one_epoch):
+    """Wrap an epoch function into run(n_epochs) -> per-epoch wall times."""
+    def run(n_epochs):
+        times = []
+        for _ in range(n_epochs):
+            start = time.perf_counter()
+            train_one_epoch()
+            times.append(time.perf_counter() - start)
+        return times
+    return run
+
+
 def nnhp_engine(X, y, batch_size, seed=0):
+    """One nnhp.fit call for all epochs, as a user would run it; a callback times each epoch."""
     model = nnhp.MLP(SIZES, activation="relu", seed=seed)
     optimizer = nnhp.optim.Adam(lr=1e-3)
-    state = {"epoch": 0}
 
-    def epoch():
-        nnhp.fit(model, X, y, loss="cross_entropy", optimizer=optimizer, epochs=state["epoch"] + 1,
-                 initial_epoch=state["epoch"], batch_size=batch_size, seed=seed)
-        state["epoch"] += 1
-    return epoch
+    class EpochTimer(nnhp.Callback):
+        def on_train_begin(self, history):
+            self.times = []
+
+        def on_epoch_begin(self, epoch):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs):
+            self.times.append(time.perf_counter() - self.start)
+
+    def run(n_epochs):
+        timer = EpochTimer()
+        nnhp.fit(model, X, y, loss="cross_entropy", optimizer=optimizer, epochs=n_epochs,
+                 batch_size=batch_size, seed=seed, callbacks=[timer])
+        return timer.times
+    return run
 
 
 def naive_numpy_engine(X, y, batch_size, seed=0):
@@ -115,7 +138,7 @@ def naive_numpy_engine(X, y, batch_size, seed=0):
                 v_hat = v[i] / (1 - beta2 ** t)
                 params[i] -= (lr * m_hat / (numpy.sqrt(v_hat) + eps)).astype(numpy.float32)
         state["epoch"] += 1
-    return epoch
+    return timed_epochs(epoch)
 
 
 def torch_engine(X, y, batch_size, seed=0, threads=None):
@@ -140,7 +163,7 @@ def torch_engine(X, y, batch_size, seed=0, threads=None):
             loss = loss_fn(model(X_shuffled[start:start + batch_size]), y_shuffled[start:start + batch_size])
             loss.backward()
             optimizer.step()
-    return epoch
+    return timed_epochs(epoch)
 
 
 def sklearn_engine(X, y, batch_size, seed=0):
@@ -152,7 +175,7 @@ def sklearn_engine(X, y, batch_size, seed=0):
 
     def epoch():
         model.partial_fit(X, y, classes=classes)
-    return epoch
+    return timed_epochs(epoch)
 
 
 ENGINES = {"nnhp": nnhp_engine, "torch": torch_engine, "sklearn": sklearn_engine, "numpy-naive": naive_numpy_engine}
@@ -169,14 +192,10 @@ def available(name: str) -> bool:
         return False
 
 
-def measure(make_epoch, n_samples: int, timed_epochs: int) -> float:
-    epoch = make_epoch()
-    epoch()   # warm-up: first-touch allocations, BLAS thread start, JIT compiles
-    times = []
-    for _ in range(timed_epochs):
-        start = time.perf_counter()
-        epoch()
-        times.append(time.perf_counter() - start)
+def measure(make_run, n_samples: int, timed_epochs: int) -> float:
+    """Samples/s: the median over ``timed_epochs`` epochs, after one warm-up epoch (first-touch
+    allocations, BLAS thread start, JIT compiles) in the same run."""
+    times = make_run()(timed_epochs + 1)[1:]
     return n_samples / statistics.median(times)
 
 
