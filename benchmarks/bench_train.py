@@ -218,7 +218,8 @@ def main(argv=None) -> int:
     flops = exact_flops_per_sample(SIZES)
     peak = gemm_peak()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"numpy {numpy.__version__}; float32 GEMM peak {peak / 1e9:.1f} GFLOP/s")
+          f"numpy {numpy.__version__}; float32 GEMM peak {peak / 1e9:.1f} GFLOP/s; "
+          f"load average at start {os.getloadavg()[0]:.2f}")
     print(f"MLP {'-'.join(map(str, SIZES))}, {args.samples} samples, {flops / 1e6:.3f} MFLOP/sample (exact count)\n")
 
     engines = [name for name in args.engines if available(name)]
