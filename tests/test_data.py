@@ -119,28 +119,15 @@ def test_load_csv_target_by_index_and_tsv(tmp_path):
     np.testing.assert_allclose(dataset.X[:, 0], [1, 2, 3])
 
 
-def test_load_csv_bad_field_count_names_the_line(tmp_path):
-    path = write(tmp_path, "bad.csv", "a,b,t\n1,2,0\n3,4\n")
-    with pytest.raises(ValueError, match="line 3: 2 fields but the header has 3"):
-        load_csv(path)
-
-
-def test_load_csv_non_numeric_feature_names_line_and_column(tmp_path):
-    path = write(tmp_path, "bad.csv", "a,b,t\n1,2,0\n3,four,1\n")
-    with pytest.raises(ValueError, match="line 3, column 'b': 'four' is not a number"):
-        load_csv(path)
-
-
-def test_load_csv_missing_feature_value_is_not_a_number(tmp_path):
-    path = write(tmp_path, "gap.csv", "a,b,t\n1,,0\n3,4,1\n")
-    with pytest.raises(ValueError, match="line 2, column 'b': '' is not a number"):
-        load_csv(path)
-
-
-def test_load_csv_unknown_target_column_lists_the_columns(tmp_path):
-    path = write(tmp_path, "d.csv", "a,b,t\n1,2,0\n")
-    with pytest.raises(ValueError, match="no column named 'label'; columns are a, b, t"):
-        load_csv(path, target="label")
+@pytest.mark.parametrize("text, target, message", [
+    ("a,b,t\n1,2,0\n3,4\n", None, "line 3: 2 fields but the header has 3"),
+    ("a,b,t\n1,2,0\n3,four,1\n", None, "line 3, column 'b': 'four' is not a number"),
+    ("a,b,t\n1,,0\n3,4,1\n", None, "line 2, column 'b': '' is not a number"),
+    ("a,b,t\n1,2,0\n", "label", "no column named 'label'; columns are a, b, t"),
+], ids=["field_count", "non_numeric_feature", "missing_feature", "unknown_target"])
+def test_load_csv_bad_files_name_the_line_and_column(tmp_path, text, target, message):
+    with pytest.raises(ValueError, match=message):
+        load_csv(write(tmp_path, "bad.csv", text), target=target)
 
 
 def test_load_csv_needs_a_data_row(tmp_path):
