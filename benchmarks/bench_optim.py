@@ -7,13 +7,16 @@ For each optimizer it times ``step`` on float32 parameters of an MLP 784-1024-19
 
 - nnhp on one flat buffer (how ``nnhp.fit`` calls it: one array for the whole model),
 - nnhp on the list of per-layer arrays (6 arrays),
-- torch.optim with ``foreach=True`` on the same per-layer arrays (shared memory via
-  ``torch.from_numpy``), with ``torch.set_num_threads(threads)``.
+- nnhp's fused kernel on the flat buffer, where this nnhp has one (``Optimizer.jit``,
+  numba): the NumPy columns above set ``jit=False``,
+- torch.optim with ``foreach=True`` on per-layer arrays of the same shapes (NumPy
+  arrays handed to torch with ``torch.from_numpy``), ``torch.set_num_threads(threads)``.
 
 NumPy's elementwise operations run on one thread, so the default is one torch
 thread too; ``--threads`` changes torch's count (nnhp's stays 1). Each number is the
-median over ``--reps`` steps after a warm-up. OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are
-removed from this process's environment before NumPy loads.
+median over ``--reps`` steps after a warm-up; the minimum is shown too (on a shared
+machine it is the number least disturbed by other load). OPENBLAS_CORETYPE and
+OPENBLAS_L2_SIZE are removed from this process's environment before NumPy loads.
 """
 import os
 
@@ -66,8 +69,10 @@ def make_arrays(rng, shapes):
 
 
 def median_step_ms(steps, reps, warmup):
-    """Median time (ms) of each callable in ``steps``; the callables take turns rep by
-    rep, so a load change on the machine hits them all alike."""
+    """(median, min) time in ms of each callable in ``steps``. The callables take turns
+    rep by rep, so a load change on the machine hits them all alike (and each step starts
+    with the cache holding the other runs' arrays, as in training, where the forward and
+    backward passes run between two steps)."""
     for step in steps:
         for _ in range(warmup):
             step()
@@ -77,7 +82,7 @@ def median_step_ms(steps, reps, warmup):
             start = time.perf_counter()
             step()
             record.append(time.perf_counter() - start)
-    return [1e3 * float(np.median(record)) for record in times]
+    return [(1e3 * float(np.median(record)), 1e3 * float(np.min(record))) for record in times]
 
 
 def main(argv=None):
@@ -105,27 +110,39 @@ def main(argv=None):
           f"median of {args.reps} steps after {args.warmup} warm-up steps")
     print(f"# numpy {np.__version__}" + (f", torch {torch.__version__} ({args.threads} thread(s), foreach=True)"
                                          if torch else "") + f", python {platform.python_version()}")
+    print(f"# {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start")
     if args.block_size is not None:
         print(f"# nnhp block_size = {args.block_size or None}")
-    header = "| optimizer | nnhp flat (ms) | nnhp per-layer (ms) | torch foreach (ms) | flat / torch |"
-    print(header)
-    print("|---|---:|---:|---:|---:|")
+    fused = fused_available()
+    if fused:
+        import numba
+        print(f"# nnhp fused: the numba kernel behind Optimizer.jit=True ({numba.get_num_threads()} numba threads)")
+    columns = ["nnhp flat (ms)", "nnhp per-layer (ms)"] + (["nnhp fused flat (ms)"] if fused else [])
+    if torch is not None:
+        columns += ["torch foreach (ms)", "flat / torch", "min: nnhp flat / torch (ms)"]
+    print("| optimizer | " + " | ".join(columns) + " |")
+    print("|---|" + "---:|" * len(columns))
     for label, cls_name, kwargs in CONFIGS:
         if args.only and args.only.lower() not in label.lower():
             continue
-        flat_p, _ = make_arrays(rng, shapes)
-        flat_g, _ = make_arrays(rng, shapes)
-        _, layer_p = make_arrays(rng, shapes)
-        _, layer_g = make_arrays(rng, shapes)
 
-        def nnhp_optimizer():
+        def nnhp_optimizer(jit=False):
             opt = getattr(optim, cls_name)(**kwargs)
+            if hasattr(opt, "jit"):
+                opt.jit = jit   # the NumPy columns time the NumPy code, whatever NNHP_JIT says
             if args.block_size is not None:
                 opt.block_size = args.block_size or None
             return opt
 
-        flat_opt, layer_opt = nnhp_optimizer(), nnhp_optimizer()
-        steps = [lambda: flat_opt.step([flat_p], [flat_g]), lambda: layer_opt.step(layer_p, layer_g)]
+        steps = []
+        for layout in ("flat", "per-layer") + (("fused",) if fused else ()):
+            flat_p, layer_p = make_arrays(rng, shapes)
+            flat_g, layer_g = make_arrays(rng, shapes)
+            opt = nnhp_optimizer(jit=layout == "fused")
+            if layout == "per-layer":
+                steps.append(lambda opt=opt, p=layer_p, g=layer_g: opt.step(p, g))
+            else:
+                steps.append(lambda opt=opt, p=flat_p, g=flat_g: opt.step([p], [g]))
         if torch is not None:
             _, torch_arrays = make_arrays(rng, shapes)
             _, torch_grads = make_arrays(rng, shapes)
@@ -134,12 +151,23 @@ def main(argv=None):
                 tensor.grad = torch.from_numpy(grad)
             torch_opt = getattr(torch.optim, cls_name)(tensors, foreach=True, **kwargs)
             steps.append(torch.no_grad()(torch_opt.step))
-        flat_ms, layer_ms, *rest = median_step_ms(steps, args.reps, args.warmup)
-        torch_cell, ratio_cell = "-", "-"
-        if rest:
-            torch_cell, ratio_cell = f"{rest[0]:.3f}", f"{flat_ms / rest[0]:.2f}"
-        print(f"| {label} | {flat_ms:.3f} | {layer_ms:.3f} | {torch_cell} | {ratio_cell} |", flush=True)
+        timings = median_step_ms(steps, args.reps, args.warmup)
+        cells = [f"{median:.3f}" for median, _ in timings[:len(steps) - (torch is not None)]]
+        if torch is not None:
+            (flat_ms, flat_min), (torch_ms, torch_min) = timings[0], timings[-1]
+            cells += [f"{torch_ms:.3f}", f"{flat_ms / torch_ms:.2f}", f"{flat_min:.3f} / {torch_min:.3f}"]
+        print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
 
+
+def fused_available():
+    """Whether this nnhp has fused optimizer kernels (Optimizer.jit) and numba to run them."""
+    if not hasattr(optim.Optimizer, "jit"):
+        return False
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 if __name__ == "__main__":
     main()
