@@ -82,8 +82,8 @@ def _check_number(owner, name, value, low=None, high=None, low_open=False, high_
     if not ok:
         lower = "" if low is None else f"{'>' if low_open else '>='} {low}"
         upper = "" if high is None else f"{'<' if high_open else '<='} {high}"
-        raise ValueError(f"{owner}: {name} must be finite{', ' if lower or upper else ''}"
-                         f"{' and '.join(b for b in (lower, upper) if b)}, got {value}")
+        bounds = " and ".join(bound for bound in (lower, upper) if bound)
+        raise ValueError(f"{owner}: {name} must be a finite number {bounds}".rstrip() + f", got {value}")
     return value
 
 
@@ -139,44 +139,50 @@ class MultiStepDecay(Schedule):
         return base_lr * self.gamma ** bisect.bisect_right(self.milestones, step)
 
 
-class ExponentialDecay(Schedule):
+class _KerasDecay(Schedule):
+    """Shared by the Keras-style decays: ``decay_rate`` applied per ``decay_steps`` steps.
+
+    The progress is p = s / decay_steps, or ⌊s / decay_steps⌋ when ``staircase`` (the
+    rate then changes only every decay_steps steps).
+    """
+
+    #: whether decay_rate = 0 is allowed (it is not for a base of a power)
+    zero_rate_allowed = False
+
+    def __init__(self, decay_rate: float, decay_steps: int = 1, staircase: bool = False, *, unit: str = "epoch"):
+        super().__init__(unit=unit)
+        name = type(self).__name__
+        self.decay_rate = _check_number(name, "decay_rate", decay_rate, low=0.0, low_open=not self.zero_rate_allowed)
+        self.decay_steps = _check_number(name, "decay_steps", decay_steps, low=0.0, low_open=True)
+        self.staircase = bool(staircase)
+
+    def _progress(self, step) -> float:
+        progress = step / self.decay_steps
+        return math.floor(progress) if self.staircase else progress
+
+
+class ExponentialDecay(_KerasDecay):
     r"""Exponential decay, Keras's formula (with decay_steps = 1, torch ``ExponentialLR``)::
 
         p     = s / decay_steps          (⌊s / decay_steps⌋ when staircase)
         lr(s) = base_lr · decay_rate^p
     """
 
-    def __init__(self, decay_rate: float, decay_steps: int = 1, staircase: bool = False, *, unit: str = "epoch"):
-        super().__init__(unit=unit)
-        self.decay_rate = _check_number("ExponentialDecay", "decay_rate", decay_rate, low=0.0, low_open=True)
-        self.decay_steps = _check_number("ExponentialDecay", "decay_steps", decay_steps, low=0.0, low_open=True)
-        self.staircase = bool(staircase)
-
     def rate(self, step, base_lr):
-        progress = step / self.decay_steps
-        if self.staircase:
-            progress = math.floor(progress)
-        return base_lr * self.decay_rate ** progress
+        return base_lr * self.decay_rate ** self._progress(step)
 
 
-class InverseTimeDecay(Schedule):
+class InverseTimeDecay(_KerasDecay):
     r"""Inverse-time decay, Keras's formula::
 
         p     = s / decay_steps          (⌊s / decay_steps⌋ when staircase)
         lr(s) = base_lr / (1 + decay_rate · p)
     """
 
-    def __init__(self, decay_rate: float, decay_steps: int = 1, staircase: bool = False, *, unit: str = "epoch"):
-        super().__init__(unit=unit)
-        self.decay_rate = _check_number("InverseTimeDecay", "decay_rate", decay_rate, low=0.0)
-        self.decay_steps = _check_number("InverseTimeDecay", "decay_steps", decay_steps, low=0.0, low_open=True)
-        self.staircase = bool(staircase)
+    zero_rate_allowed = True
 
     def rate(self, step, base_lr):
-        progress = step / self.decay_steps
-        if self.staircase:
-            progress = math.floor(progress)
-        return base_lr / (1 + self.decay_rate * progress)
+        return base_lr / (1 + self.decay_rate * self._progress(step))
 
 
 class CosineDecay(Schedule):
