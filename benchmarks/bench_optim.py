@@ -1,14 +1,14 @@
 """Time of one optimizer step over a ~1M-parameter model: nnhp against torch.optim.
 
-    python benchmarks/bench_optim.py [--reps 300] [--threads 1] [--block-size N]
+    python benchmarks/bench_optim.py [--reps 300] [--threads 1] [--block-size N] [--fused]
 
 For each optimizer it times ``step`` on float32 parameters of an MLP 784-1024-192-10
 (1,002,570 parameters):
 
 - nnhp on one flat buffer (how ``nnhp.fit`` calls it: one array for the whole model),
 - nnhp on the list of per-layer arrays (6 arrays),
-- nnhp's fused kernel on the flat buffer, where this nnhp has one (``Optimizer.jit``,
-  numba): the NumPy columns above set ``jit=False``,
+- with ``--fused``: nnhp's fused kernel on the flat buffer, where this nnhp has one
+  (``Optimizer.jit``, numba; the NumPy columns always set ``jit=False``),
 - torch.optim with ``foreach=True`` on per-layer arrays of the same shapes (NumPy
   arrays handed to torch with ``torch.from_numpy``), ``torch.set_num_threads(threads)``.
 
@@ -93,6 +93,8 @@ def main(argv=None):
     parser.add_argument("--block-size", type=int, default=None,
                         help="override Optimizer.block_size (0: whole arrays)")
     parser.add_argument("--only", default=None, help="run only configs whose label contains this")
+    parser.add_argument("--fused", action="store_true",
+                        help="add a column for nnhp's fused kernel (Optimizer.jit=True), where it has one")
     args = parser.parse_args(argv)
 
     try:
@@ -113,7 +115,7 @@ def main(argv=None):
     print(f"# {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start")
     if args.block_size is not None:
         print(f"# nnhp block_size = {args.block_size or None}")
-    fused = fused_available()
+    fused = args.fused and fused_available()
     if fused:
         import numba
         print(f"# nnhp fused: the numba kernel behind Optimizer.jit=True ({numba.get_num_threads()} numba threads)")
