@@ -1,0 +1,286 @@
+"""Fused CPU kernels, compiled by numba: one pass over memory where NumPy makes several.
+
+A chain of NumPy operations such as Adam's update (a dozen ``out=`` calls) reads
+and writes every array once per operation. Each kernel here does the whole chain
+for one element before moving to the next, so memory is touched once, and
+``prange`` spreads the elements over the CPU cores. The arithmetic is the same,
+operation for operation and in the same float type, as the NumPy code it replaces
+(``nnhp/layers.py``, ``nnhp/losses.py``, ``nnhp/optim.py``), so most kernels give
+bit-identical results; the exceptions (``exp``, ``tanh``, sums in a different order)
+are listed in ``tests/test_jit.py`` with their tolerances.
+
+Rules every kernel follows:
+  * scalars arrive in the arrays' float type (``numpy.float32(0.9)``, not ``0.9``):
+    a Python float is float64 and would silently promote float32 math to float64;
+  * ``fastmath=False``: no reassociation or fused multiply-add, so results stay
+    reproducible and equal to NumPy's;
+  * ``cache=True``: compiled machine code is kept on disk, so only the very first
+    call on a machine pays the compile time.
+
+This module imports numba at the top; ``nnhp.jit`` imports it only when a kernel is
+actually used, so ``import nnhp`` never needs numba.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy
+from numba import prange
+
+_options = {"parallel": True, "cache": True, "fastmath": False, "nogil": True}
+
+from .jit import ACTIVATION_CODES
+
+IDENTITY, RELU, LEAKY_RELU, ELU, TANH, SIGMOID = (
+    ACTIVATION_CODES[name] for name in ("identity", "relu", "leaky_relu", "elu", "tanh", "sigmoid"))
+
+
+# --- activations -----------------------------------------------------------------------
+@numba.njit(inline="always")
+def _activate(z, kind, param, zero, one, half):
+    """f(z) for activation ``kind``; ``param`` is the leaky slope or the ELU alpha."""
+    if kind == RELU:
+        return zero if z <= zero else z                       # max(z, 0), NaN passes through
+    if kind == LEAKY_RELU:
+        scaled = param * z
+        return z if z >= scaled else scaled                   # max(z, slope z) for 0 <= slope < 1
+    if kind == ELU:
+        return z if z > zero else math.expm1(z) * param      # alpha (e^z - 1) for z <= 0
+    if kind == TANH:
+        return math.tanh(z)
+    if kind == SIGMOID:
+        return (math.tanh(z * half) + one) * half             # = 1 / (1 + e^-z), never overflows
+    return z
+
+
+@numba.njit(inline="always")
+def _slope(out, kind, param, zero, one):
+    """f'(z) written with the output out = f(z) only (so backward needs no input)."""
+    if kind == RELU:
+        return one if out > zero else zero
+    if kind == LEAKY_RELU:
+        return one if out > zero else param                   # out > 0 exactly where z > 0
+    if kind == ELU:
+        return one if out > zero else out + param             # d/dz alpha (e^z - 1) = out + alpha
+    if kind == TANH:
+        return one - out * out
+    if kind == SIGMOID:
+        return (one - out) * out
+    return one
+
+
+@numba.njit(**_options)
+def bias_activation_forward(z, bias, out, kind, param):
+    """out[i, j] = f(z[i, j] + bias[j]): a Dense layer's bias and its activation in one pass."""
+    zero, one, half = z.dtype.type(0), z.dtype.type(1), z.dtype.type(0.5)
+    n_rows, n_cols = z.shape
+    for i in prange(n_rows):
+        for j in range(n_cols):
+            out[i, j] = _activate(z[i, j] + bias[j], kind, param, zero, one, half)
+
+
+@numba.njit(**_options)
+def activation_forward(x, out, kind, param):
+    """out = f(x), elementwise over 1-D (flattened) arrays."""
+    zero, one, half = x.dtype.type(0), x.dtype.type(1), x.dtype.type(0.5)
+    for i in prange(x.size):
+        out[i] = _activate(x[i], kind, param, zero, one, half)
+
+
+@numba.njit(**_options)
+def activation_backward(grad_out, out, grad_in, kind, param):
+    """grad_in = grad_out * f'(z), with f'(z) computed from the forward output."""
+    zero, one = out.dtype.type(0), out.dtype.type(1)
+    for i in prange(out.size):
+        grad_in[i] = grad_out[i] * _slope(out[i], kind, param, zero, one)
+
+
+# --- dropout (Philox4x32-10, see nnhp/philox.py) ----------------------------------------
+_M0, _M1 = numpy.uint64(0xD2511F53), numpy.uint64(0xCD9E8D57)
+_W0, _W1 = numpy.uint64(0x9E3779B9), numpy.uint64(0xBB67AE85)
+_LOW32, _SHIFT32 = numpy.uint64(0xFFFFFFFF), numpy.uint64(32)
+
+
+@numba.njit(inline="always")
+def _philox(c0, c1, c2, c3, k0, k1):
+    """Ten Philox rounds on one 4-word counter (all values uint64 holding 32 bits)."""
+    for round_index in range(10):
+        if round_index > 0:
+            k0 = (k0 + _W0) & _LOW32
+            k1 = (k1 + _W1) & _LOW32
+        product0 = c0 * _M0
+        product1 = c2 * _M1
+        c0, c1, c2, c3 = ((product1 >> _SHIFT32) ^ c1 ^ k0, product1 & _LOW32,
+                          (product0 >> _SHIFT32) ^ c3 ^ k1, product0 & _LOW32)
+    return c0, c1, c2, c3
+
+
+@numba.njit(inline="always")
+def _keep(x, word, threshold, scale, zero):
+    return x * scale if word < threshold else x * zero
+
+
+@numba.njit(**_options)
+def dropout_apply(x, out, key0, key1, threshold, scale):
+    """out[i] = x[i] * scale if Philox word i < threshold else 0 (1-D arrays).
+
+    Forward applies it to the activations, backward to the gradient with the same
+    key: the mask is recomputed, never stored. ``scale`` is 1 / keep_prob.
+    """
+    zero = x.dtype.type(0)
+    n = x.size
+    no_bits = numpy.uint64(0)
+    for block in prange((n + 3) // 4):
+        counter = numpy.uint64(block)
+        w0, w1, w2, w3 = _philox(counter & _LOW32, counter >> _SHIFT32, no_bits, no_bits, key0, key1)
+        i = block * 4
+        out[i] = _keep(x[i], w0, threshold, scale, zero)
+        if i + 1 < n:
+            out[i + 1] = _keep(x[i + 1], w1, threshold, scale, zero)
+        if i + 2 < n:
+            out[i + 2] = _keep(x[i + 2], w2, threshold, scale, zero)
+        if i + 3 < n:
+            out[i + 3] = _keep(x[i + 3], w3, threshold, scale, zero)
+
+
+# --- softmax + cross-entropy + gradient --------------------------------------------------
+@numba.njit(inline="always")
+def _softmax_row(logits, probabilities, i):
+    """probabilities[i] = softmax(logits[i]); returns (row max, log sum exp(logits - max)).
+
+    The sum of exponentials is accumulated in float64: one row may hold thousands of
+    classes, and a float32 running sum would lose ~k eps of accuracy.
+    """
+    k = logits.shape[1]
+    row_max = logits[i, 0]
+    for j in range(1, k):
+        if logits[i, j] > row_max:
+            row_max = logits[i, j]
+    total = 0.0
+    for j in range(k):
+        e = math.exp(logits[i, j] - row_max)
+        probabilities[i, j] = e
+        total += e
+    for j in range(k):
+        probabilities[i, j] = probabilities[i, j] / total
+    return row_max, math.log(total)
+
+
+@numba.njit(**_options)
+def softmax_cross_entropy_labels(logits, labels, grad, row_losses, scale):
+    """Per row: softmax, the loss log sum exp(z - m) - (z_y - m), and grad = (p - onehot) * scale.
+
+    ``scale`` = 1/n, so ``grad`` is d mean-loss / d logits; the caller sums the
+    float64 ``row_losses``.
+    """
+    for i in prange(logits.shape[0]):
+        row_max, log_sum_exp = _softmax_row(logits, grad, i)
+        label = labels[i]
+        row_losses[i] = log_sum_exp - (logits[i, label] - row_max)
+        for j in range(logits.shape[1]):
+            grad[i, j] = grad[i, j] * scale
+        grad[i, label] -= scale
+
+
+@numba.njit(**_options)
+def softmax_cross_entropy_targets(logits, targets, grad, row_losses, scale):
+    """As above with target rows t (one-hot or probabilities): loss sum_j t_j (lse - (z_j - m))."""
+    for i in prange(logits.shape[0]):
+        row_max, log_sum_exp = _softmax_row(logits, grad, i)
+        loss = 0.0
+        for j in range(logits.shape[1]):
+            loss += (log_sum_exp - (logits[i, j] - row_max)) * targets[i, j]
+            grad[i, j] = grad[i, j] * scale - targets[i, j] * scale
+        row_losses[i] = loss
+
+
+# --- optimizers: one pass over the flat parameter buffer --------------------------------
+# Each mirrors the ``_update`` of its class in nnhp/optim.py operation for operation;
+# see the docstrings there for the formulas.
+
+@numba.njit(inline="always")
+def _decayed(param, grad, weight_decay, use_decay):
+    return param * weight_decay + grad if use_decay else grad
+
+
+@numba.njit(**_options)
+def sgd_update(param, grad, momentum_buffer, lr, momentum, one_minus_dampening, weight_decay,
+               use_decay, use_momentum, first_step, undamped, nesterov):
+    for i in prange(param.size):
+        g = _decayed(param[i], grad[i], weight_decay, use_decay)
+        if use_momentum:
+            if first_step:
+                buf = g
+            elif undamped:
+                buf = momentum_buffer[i] * momentum + g
+            else:
+                buf = momentum_buffer[i] * momentum + g * one_minus_dampening
+            momentum_buffer[i] = buf
+            g = buf * momentum + g if nesterov else buf
+        param[i] -= g * lr
+
+
+@numba.njit(**_options)
+def adagrad_update(param, grad, total, lr, eps, weight_decay, use_decay):
+    for i in prange(param.size):
+        g = _decayed(param[i], grad[i], weight_decay, use_decay)
+        s = total[i] + g * g
+        total[i] = s
+        param[i] -= g / (math.sqrt(s) + eps) * lr
+
+
+@numba.njit(**_options)
+def adadelta_update(param, grad, square_avg, acc_delta, lr, rho, one_minus_rho, eps,
+                    weight_decay, use_decay):
+    for i in prange(param.size):
+        g = _decayed(param[i], grad[i], weight_decay, use_decay)
+        v = square_avg[i] * rho + g * g * one_minus_rho
+        square_avg[i] = v
+        delta = math.sqrt(acc_delta[i] + eps) / math.sqrt(v + eps) * g
+        acc_delta[i] = acc_delta[i] * rho + delta * delta * one_minus_rho
+        param[i] -= delta * lr
+
+
+@numba.njit(**_options)
+def rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, one_minus_alpha,
+                   eps, momentum, weight_decay, use_decay, centered, use_momentum):
+    for i in prange(param.size):
+        g = _decayed(param[i], grad[i], weight_decay, use_decay)
+        v = square_avg[i] * alpha + g * g * one_minus_alpha
+        square_avg[i] = v
+        if centered:
+            mean = grad_avg[i] + (g - grad_avg[i]) * one_minus_alpha
+            grad_avg[i] = mean
+            v = v - mean * mean
+        step = g / (math.sqrt(v) + eps)
+        if use_momentum:
+            buf = momentum_buffer[i] * momentum + step
+            momentum_buffer[i] = buf
+            step = buf
+        param[i] -= step * lr
+
+
+@numba.njit(**_options)
+def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, scaled_step_size, scaled_eps,
+                beta1, one_minus_beta1, beta2, one_minus_beta2, weight_decay, use_decay,
+                decay_factor, decoupled, amsgrad):
+    """theta -= m / (sqrt(v) + eps c) * (step_size c), c = sqrt(1 - beta2^t): Adam as
+    nnhp.optim.Adam computes it (the scaled_* scalars carry the factor c)."""
+    for i in prange(param.size):
+        p = param[i]
+        if decoupled:
+            if use_decay:
+                p = p * decay_factor                          # AdamW: theta (1 - lr lambda)
+            g = grad[i]
+        else:
+            g = _decayed(p, grad[i], weight_decay, use_decay)
+        m = exp_avg[i] * beta1 + g * one_minus_beta1
+        exp_avg[i] = m
+        v = exp_avg_sq[i] * beta2 + g * g * one_minus_beta2
+        exp_avg_sq[i] = v
+        if amsgrad:
+            if max_exp_avg_sq[i] > v:
+                v = max_exp_avg_sq[i]
+            max_exp_avg_sq[i] = v
+        param[i] = p - m / (math.sqrt(v) + scaled_eps) * scaled_step_size
