@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy
 
 from . import init as initializers
+from . import jit as _jit
+from . import philox
 from .backend import array_module
 
 
@@ -29,6 +31,7 @@ class Layer:
         self.params: list = []   # views into the model's flat parameter buffer
         self.grads: list = []    # views into the model's flat gradient buffer
         self._buffers: dict = {}
+        self.jit = None          # fused kernels: None follows NNHP_JIT (see nnhp.jit); set by the model
 
     # --- parameters -------------------------------------------------------------
     def param_shapes(self) -> list[tuple[int, ...]]:
@@ -152,6 +155,17 @@ class Activation(Layer):
         """The initialization gain for weights feeding this activation."""
         return initializers.gain(self.name)
 
+    # Fused kernels (numba on the CPU, CUDA on the GPU; see nnhp.jit) do forward or
+    # backward in one pass. Backward then needs only the output: f'(x) is a function
+    # of out = f(x) for every activation here.
+    def _fused_forward(self, kernels, x, training):
+        self.out = kernels.activation_forward(x, self._output("out", x, training), self)
+        return self.out
+
+    def _fused_backward(self, kernels, grad_out):
+        grad_in = self._buffer("grad_in", grad_out.shape, grad_out)
+        return kernels.activation_backward(grad_out, self.out, grad_in, self)
+
 
 class Identity(Activation):
     """out = x;  dL/dx = grad_out."""
@@ -171,11 +185,15 @@ class ReLU(Activation):
     name = "relu"
 
     def forward(self, x, training=False):
+        if (kernels := _jit.fused(x, self.jit)) is not None:
+            return self._fused_forward(kernels, x, training)
         xp = array_module(x)
         self.out = xp.maximum(x, 0, out=self._output("out", x, training))
         return self.out
 
     def backward(self, grad_out):
+        if (kernels := _jit.fused(grad_out, self.jit)) is not None:
+            return self._fused_backward(kernels, grad_out)
         xp = array_module(grad_out)
         # out > 0 exactly where x > 0, so the cached output is all backward needs.
         return xp.multiply(grad_out, self.out > 0, out=self._buffer("grad_in", grad_out.shape, grad_out))
@@ -199,6 +217,8 @@ class LeakyReLU(Activation):
         return {"negative_slope": self.negative_slope}
 
     def forward(self, x, training=False):
+        if (kernels := _jit.fused(x, self.jit)) is not None:
+            return self._fused_forward(kernels, x, training)
         xp = array_module(x)
         self.positive = x > 0
         out = self._output("out", x, training)
@@ -207,6 +227,8 @@ class LeakyReLU(Activation):
         return xp.maximum(x, out, out=out)
 
     def backward(self, grad_out):
+        if (kernels := _jit.fused(grad_out, self.jit)) is not None:
+            return self._fused_backward(kernels, grad_out)
         xp = array_module(grad_out)
         slope = xp.where(self.positive, grad_out.dtype.type(1), grad_out.dtype.type(self.negative_slope))
         return xp.multiply(grad_out, slope, out=self._buffer("grad_in", grad_out.shape, grad_out))
@@ -227,6 +249,8 @@ class ELU(Activation):
         return {"alpha": self.alpha}
 
     def forward(self, x, training=False):
+        if (kernels := _jit.fused(x, self.jit)) is not None:
+            return self._fused_forward(kernels, x, training)
         xp = array_module(x)
         self.positive = x > 0
         out = self._output("out", x, training)
@@ -238,6 +262,8 @@ class ELU(Activation):
         return self.out
 
     def backward(self, grad_out):
+        if (kernels := _jit.fused(grad_out, self.jit)) is not None:
+            return self._fused_backward(kernels, grad_out)
         xp = array_module(grad_out)
         slope = xp.where(self.positive, grad_out.dtype.type(1), self.out + grad_out.dtype.type(self.alpha))
         return xp.multiply(grad_out, slope, out=self._buffer("grad_in", grad_out.shape, grad_out))
@@ -249,11 +275,15 @@ class Tanh(Activation):
     name = "tanh"
 
     def forward(self, x, training=False):
+        if (kernels := _jit.fused(x, self.jit)) is not None:
+            return self._fused_forward(kernels, x, training)
         xp = array_module(x)
         self.out = xp.tanh(x, out=self._output("out", x, training))
         return self.out
 
     def backward(self, grad_out):
+        if (kernels := _jit.fused(grad_out, self.jit)) is not None:
+            return self._fused_backward(kernels, grad_out)
         xp = array_module(grad_out)
         grad_in = self._buffer("grad_in", grad_out.shape, grad_out)
         xp.multiply(self.out, self.out, out=grad_in)
@@ -271,6 +301,8 @@ class Sigmoid(Activation):
     name = "sigmoid"
 
     def forward(self, x, training=False):
+        if (kernels := _jit.fused(x, self.jit)) is not None:
+            return self._fused_forward(kernels, x, training)
         xp = array_module(x)
         half = x.dtype.type(0.5)
         out = self._output("out", x, training)
@@ -282,6 +314,8 @@ class Sigmoid(Activation):
         return out
 
     def backward(self, grad_out):
+        if (kernels := _jit.fused(grad_out, self.jit)) is not None:
+            return self._fused_backward(kernels, grad_out)
         xp = array_module(grad_out)
         grad_in = self._buffer("grad_in", grad_out.shape, grad_out)
         xp.subtract(grad_out.dtype.type(1), self.out, out=grad_in)
@@ -292,13 +326,18 @@ class Sigmoid(Activation):
 class Dropout(Layer):
     """Inverted dropout: zero each unit with probability ``p`` while training.
 
-    forward (training):  mask_i = [u_i >= p] / (1 - p),  u_i ~ U[0, 1);  out = x * mask
+    forward (training):  mask_i = [u_i < 1 - p] / (1 - p);  out = x * mask
     forward (inference): out = x
     backward:            dL/dx = grad_out * mask
 
     Dividing by the keep probability ``1 - p`` during training keeps the expected
-    activation unchanged, so nothing needs rescaling at inference. The uniforms come
-    from the model's seeded generator (``rng``, set when the layer joins a model).
+    activation unchanged, so nothing needs rescaling at inference.
+
+    The u_i are counter-based random numbers (``nnhp.philox``): a pure function of a
+    64-bit key and the element index. Each training step takes one fresh key from the
+    model's seeded generator (``rng``, set when the layer joins a model), so masks are
+    reproducible by seed, identical on NumPy, numba and CUDA, and a fused kernel can
+    recompute the mask in backward instead of storing it.
     """
 
     def __init__(self, p: float = 0.5):
@@ -307,30 +346,39 @@ class Dropout(Layer):
             raise ValueError(f"Dropout rate p must be in [0, 1); got {p!r}")
         self.p = float(p)
         self.rng = numpy.random.default_rng()  # replaced by the model's generator
-        self.mask = None
+        self.key = None       # this step's Philox key (None: no mask in effect)
+        self.mask = None      # the stored mask (plain path only)
+        self._kernels = None  # the fused kernels that applied it, if any
 
     def config(self):
         return {"p": self.p}
 
     def forward(self, x, training=False):
         if not training or self.p == 0.0:
-            self.mask = None
+            self.key = self.mask = None
             return x
-        xp = array_module(x)
         keep_prob = 1.0 - self.p
-        uniforms = self.rng.random(x.shape, dtype=numpy.dtype(x.dtype).type)
+        self.key = philox.new_key(self.rng)
+        out = self._buffer("out", x.shape, x)
+        self._kernels = _jit.fused(x, self.jit, "dropout")
+        if self._kernels is not None:
+            self.mask = None   # backward recomputes it from the key
+            return self._kernels.dropout_apply(x, out, self.key, keep_prob)
+        xp = array_module(x)
         mask = self._buffer("mask", x.shape, x)
         # mask = [u < keep_prob] / keep_prob, written into the reused buffer
-        mask[...] = xp.asarray(uniforms < keep_prob)
+        mask[...] = xp.asarray(philox.keep_mask(self.key, x.shape, keep_prob))
         mask *= x.dtype.type(1.0 / keep_prob)
         self.mask = mask
-        return xp.multiply(x, mask, out=self._buffer("out", x.shape, x))
+        return xp.multiply(x, mask, out=out)
 
     def backward(self, grad_out):
-        if self.mask is None:
+        if self.key is None:
             return grad_out
-        xp = array_module(grad_out)
-        return xp.multiply(grad_out, self.mask, out=self._buffer("grad_in", grad_out.shape, grad_out))
+        grad_in = self._buffer("grad_in", grad_out.shape, grad_out)
+        if self.mask is None:
+            return self._kernels.dropout_apply(grad_out, grad_in, self.key, 1.0 - self.p)
+        return array_module(grad_out).multiply(grad_out, self.mask, out=grad_in)
 
 
 ACTIVATIONS = {cls.name: cls for cls in (ReLU, LeakyReLU, ELU, Tanh, Sigmoid, Identity)}
