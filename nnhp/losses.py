@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy
 
+from . import jit as _jit
 from .backend import array_module
 from .data import check_labels, check_targets
 
@@ -22,6 +23,7 @@ class Loss:
 
     name = ""
     classification = False
+    jit = None   # fused kernels: None follows the model being trained / NNHP_JIT (nnhp.jit)
 
     def prepare_targets(self, y, n_outputs: int, xp=numpy, dtype=numpy.float32):
         """Validate ``y`` for this loss and model width; return it on ``xp`` in the form
@@ -84,6 +86,11 @@ class CrossEntropy(Loss):
         return xp.asarray(targets, dtype=dtype)
 
     def forward(self, out, y):
+        if (kernels := _jit.fused(out, self.jit, "softmax_cross_entropy")) is not None:
+            # One pass per row: softmax, loss and gradient together (backward returns it).
+            self.grad = array_module(out).empty(out.shape, dtype=out.dtype)
+            return kernels.softmax_cross_entropy(out, y, self.grad)
+        self.grad = None
         xp = array_module(out)
         n = out.shape[0]
         row_max = out.max(axis=1, keepdims=True)
@@ -101,6 +108,8 @@ class CrossEntropy(Loss):
         return loss
 
     def backward(self):
+        if self.grad is not None:
+            return self.grad
         xp = array_module(self.probabilities)
         n = self.probabilities.shape[0]
         scale = self.probabilities.dtype.type(1.0 / n)
