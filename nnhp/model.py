@@ -18,6 +18,7 @@ import zipfile
 
 import numpy
 
+from . import jit as _jit
 from . import layers as layer_types
 from . import losses
 from .backend import get_backend, make_rng, to_numpy
@@ -33,9 +34,13 @@ class Sequential:
     Attributes: ``layers``, ``backend`` (array module + dtype), ``rng`` (the model's
     seeded generator), ``flat_params``/``flat_grads`` and their per-tensor views
     ``params``/``grads`` (W1, b1, W2, b2, ...).
+
+    ``jit``: fused kernels (numba on the CPU, CUDA on the GPU; see ``nnhp.jit``).
+    None follows ``NNHP_JIT`` (default: where measured faster), False keeps the plain
+    array code, True insists. ``fit``/``evaluate`` pass it on to the loss and optimizer.
     """
 
-    def __init__(self, layers, seed=0, dtype="float32", backend=None):
+    def __init__(self, layers, seed=0, dtype="float32", backend=None, *, jit=None):
         self.layers = list(layers)
         if not self.layers:
             raise ValueError("a model needs at least one layer")
@@ -46,6 +51,9 @@ class Sequential:
         self.seed = seed
         self.rng = make_rng(seed)
         self.loss_name = None   # set by fit; decides what predict returns
+        self.jit = jit
+        for layer in self.layers:
+            layer.jit = jit
         self._allocate_parameters()
         for layer in self.layers:
             if isinstance(layer, layer_types.Dropout):
@@ -129,8 +137,20 @@ class Sequential:
 
     def _forward(self, X, training: bool):
         out = X
-        for layer in self.layers:
+        layers = self.layers
+        index = 0
+        while index < len(layers):
+            layer = layers[index]
+            following = layers[index + 1] if index + 1 < len(layers) else None
+            if isinstance(layer, layer_types.Dense) and isinstance(following, layer_types.Activation):
+                kernels = _jit.fused(out, self.jit, size=out.shape[0] * layer.n_out)
+                if kernels is not None:
+                    # x @ W by BLAS, then bias + activation in one fused pass.
+                    out = _jit.dense_activation_forward(kernels, layer, following, out, training)
+                    index += 2
+                    continue
             out = layer.forward(out, training)
+            index += 1
         return out
 
     def backward(self, grad_out, need_input_grad: bool = True):
@@ -216,7 +236,7 @@ class MLP(Sequential):
     """
 
     def __init__(self, sizes, activation: str = "relu", dropout: float = 0.0, init: str = "xavier_uniform",
-                 seed=0, dtype="float32", backend=None):
+                 seed=0, dtype="float32", backend=None, *, jit=None):
         sizes = list(sizes)
         if len(sizes) < 2:
             raise ValueError(f"MLP sizes must list at least inputs and outputs, e.g. [64, 10]; got {sizes}")
@@ -231,7 +251,7 @@ class MLP(Sequential):
                 stack.append(layer_types.Dropout(dropout))
         stack.append(layer_types.Dense(sizes[-2], sizes[-1], init=init))
         self.sizes, self.activation, self.dropout, self.init = sizes, activation, float(dropout), init
-        super().__init__(stack, seed=seed, dtype=dtype, backend=backend)
+        super().__init__(stack, seed=seed, dtype=dtype, backend=backend, jit=jit)
 
 
 def _jsonable_seed(seed):
