@@ -25,6 +25,7 @@ import time
 
 import numpy
 
+from . import jit as _jit
 from . import losses
 from .backend import array_module, to_numpy
 from .data import check_fraction, check_positive_int, check_same_length, check_X, train_test_split
@@ -198,6 +199,7 @@ def _check_regularization(l1, l2, clip_norm):
         raise ValueError(f"clip_norm must be a positive number or None; got {clip_norm!r}")
 
 
+@_jit.follows_model   # the loss and optimizer use fused kernels as the model's ``jit`` says
 def fit(model, X, y, loss="cross_entropy", optimizer="adam", schedule=None, epochs: int = 100,
         batch_size: int = 32, shuffle: bool = True, validation_data=None, validation_split=None,
         early_stopping=None, l1: float = 0.0, l2: float = 0.0, clip_norm=None, seed=0,
@@ -377,6 +379,7 @@ def _evaluate_prepared(model, loss_fn, X, y, batch_size: int = 4096) -> dict:
     return result
 
 
+@_jit.follows_model
 def evaluate(model, X, y, loss=None, batch_size: int = 4096) -> dict:
     """Mean loss (no penalty) and, for classification, accuracy of ``model`` on (X, y).
 
