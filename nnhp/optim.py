@@ -40,6 +40,7 @@ import math
 
 import numpy
 
+from . import jit as _jit
 from .backend import array_module, to_numpy
 
 
@@ -71,6 +72,8 @@ class Optimizer:
     #: block's buffers stay in the CPU cache; much smaller blocks lose more to the
     #: Python overhead of each NumPy call than they gain). None: whole arrays.
     block_size: int | None = 1 << 18
+    #: fused kernels (nnhp.jit): None follows the model being trained / NNHP_JIT.
+    jit = None
 
     def __init__(self, lr: float):
         self.lr = lr
@@ -110,6 +113,9 @@ class Optimizer:
             flat_grad = grad.reshape(-1)
             flat_state = {name: buffers[index].reshape(-1) for name, buffers in self.state.items()}
             size = flat_param.size
+            kernels = _jit.fused(flat_param, self.jit, "optimizer")
+            if kernels is not None and kernels.optimizer_update(self, flat_param, flat_grad, flat_state, coeffs):
+                continue   # one fused pass did the whole update (numba or CUDA)
             if block is None or size <= block:
                 scratch = [work[:size] for work in self._scratch]
                 self._update(flat_param, flat_grad, flat_state, scratch, coeffs)
