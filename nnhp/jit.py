@@ -230,16 +230,20 @@ def softmax_cross_entropy(logits, y, grad):
 
 
 # --- optimizers --------------------------------------------------------------------------
-def optimizer_update(optimizer, param, grad, state: dict, coeffs: dict) -> bool:
+def optimizer_update(optimizer, param, grad, state: dict, coeffs: dict, kernel_set=None) -> bool:
     """One fused step of ``optimizer`` over 1-D ``param``/``grad``/``state`` buffers.
 
     Returns False (and does nothing) for an optimizer class without a kernel, e.g. a
-    user's subclass with its own ``_update``: exact class names only.
+    user's subclass with its own ``_update``: exact class names only. ``kernel_set``:
+    where the ``*_update`` kernels come from (default numba; ``nnhp.cuda`` passes its
+    CUDA launchers, which take the same arguments).
     """
     update = _OPTIMIZER_UPDATES.get((type(optimizer).__module__, type(optimizer).__name__))
     if update is None:
         return False
-    update(optimizer, param, grad, state, coeffs, kernels(), param.dtype.type)
+    if not grad.flags.c_contiguous:
+        grad = numpy.ascontiguousarray(grad)
+    update(optimizer, param, grad, state, coeffs, kernel_set or kernels(), param.dtype.type)
     return True
 
 
