@@ -1,0 +1,271 @@
+"""CUDA kernels (kernels/*.cu, loaded by nnhp/cuda.py) and the CuPy backend.
+
+On any machine with ``nvcc``: every kernel file compiles, for float and double, both
+as a file and as the exact source NVRTC gets from ``nnhp.cuda.source``.
+
+On a machine with CuPy and a GPU (``-m gpu``; skipped elsewhere): each kernel equals
+the NumPy reference -- bit for bit for ReLU/LeakyReLU/identity, dropout masks and the
+optimizer updates (compiled with ``--fmad=false``, IEEE division and square root);
+within the tolerances of tests/test_jit.py for exp/tanh-based ones -- and a whole
+``fit`` on the GPU gives the CPU's history to float32 tolerance.
+"""
+import os
+import shutil
+import subprocess
+
+import numpy
+import pytest
+
+import nnhp
+from nnhp import cuda, layers, losses, optim, philox
+
+NVCC = shutil.which("nvcc")
+ARCH = os.environ.get("NNHP_NVCC_ARCH", "sm_80")
+
+
+# --- compile checks (no GPU needed) ----------------------------------------------------------
+def test_every_kernel_file_is_found():
+    folder = cuda.kernel_dir()
+    for name in cuda.KERNEL_FILES + (cuda.COMMON_HEADER,):
+        assert (folder / name).is_file(), name
+    assert sorted(p.name for p in folder.glob("*.cu")) == sorted(cuda.KERNEL_FILES)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("file_name", cuda.KERNEL_FILES)
+def test_nvrtc_source_is_self_contained(file_name, dtype):
+    code = cuda.source(file_name, dtype)
+    # NVRTC gets one string and no include path: the shared header is pasted in.
+    assert not [line for line in code.splitlines() if line.lstrip().startswith("#include")]
+    assert code.startswith("#define REAL " + ("float" if dtype == "float32" else "double"))
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc not installed")
+@pytest.mark.parametrize("real", ["float", "double"])
+@pytest.mark.parametrize("file_name", cuda.KERNEL_FILES)
+def test_kernel_file_compiles_with_nvcc(tmp_path, file_name, real):
+    folder = cuda.kernel_dir()
+    result = subprocess.run([NVCC, "--ptx", f"-arch={ARCH}", *cuda.COMPILE_OPTIONS, f"-DREAL={real}",
+                             "-Werror", "all-warnings", f"-I{folder}", str(folder / file_name),
+                             "-o", str(tmp_path / "out.ptx")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    ptx = (tmp_path / "out.ptx").read_text()
+    kernels = {"activation.cu": ["bias_activation_forward", "activation_forward", "activation_backward"],
+               "dropout.cu": ["dropout_apply"],
+               "softmax_cross_entropy.cu": ["softmax_cross_entropy_labels", "softmax_cross_entropy_targets"],
+               "optimizers.cu": ["sgd_update", "adagrad_update", "adadelta_update", "rmsprop_update",
+                                 "adam_update"]}[file_name]
+    for kernel in kernels:
+        assert f".entry {kernel}(" in ptx, kernel       # extern "C": unmangled names
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc not installed")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_source_given_to_nvrtc_compiles(tmp_path, dtype):
+    for file_name in cuda.KERNEL_FILES:
+        path = tmp_path / file_name
+        path.write_text(cuda.source(file_name, dtype))
+        result = subprocess.run([NVCC, "--ptx", f"-arch={ARCH}", *cuda.COMPILE_OPTIONS, str(path),
+                                 "-o", str(tmp_path / "out.ptx")], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, (file_name, result.stderr)
+
+
+def test_every_optimizer_class_has_a_kernel():
+    from nnhp import jit
+    for name in optim.OPTIMIZERS.values():
+        assert ("nnhp.optim", name.__name__) in jit._OPTIMIZER_UPDATES
+
+
+# --- on a GPU ------------------------------------------------------------------------------
+def gpu():
+    cupy = pytest.importorskip("cupy")
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # driver missing
+        pytest.skip(f"no usable CUDA device ({exc})")
+    if count < 1:
+        pytest.skip("no CUDA device")
+    return cupy
+
+
+def eps(dtype):
+    return float(numpy.finfo(dtype).eps)
+
+
+def make(shape, dtype, seed=0, scale=3.0):
+    return (numpy.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
+
+
+DTYPES = [numpy.float32, numpy.float64]
+SHAPES = [(1, 1), (3, 5), (37, 129), (1024, 1024)]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", ["identity", "relu", "leaky_relu", "elu", "tanh", "sigmoid"])
+def test_activation_kernels_match_numpy(name, shape, dtype):
+    cupy = gpu()
+    x, grad_out, bias = make(shape, dtype, 1), make(shape, dtype, 2, 1.0), make(shape[1], dtype, 3)
+    layer = layers.activation(name)
+    ref_layer = layers.activation(name)
+    ref_layer.jit = False
+    ref_out = ref_layer.forward(x, training=True).copy()
+    ref_grad = ref_layer.backward(grad_out).copy()
+    out = cuda.activation_forward(cupy.asarray(x), cupy.empty(shape, dtype), layer)
+    layer.out = out
+    grad = cuda.activation_backward(cupy.asarray(grad_out), out, cupy.empty(shape, dtype), layer)
+    fused = cuda.bias_activation_forward(cupy.asarray(x - bias), cupy.asarray(bias), cupy.empty(shape, dtype),
+                                         layer)
+    exact = name in ("identity", "relu", "leaky_relu")
+    atol = 0 if exact else 4 * eps(dtype)
+    numpy.testing.assert_allclose(out.get(), ref_out, rtol=0, atol=atol)
+    numpy.testing.assert_allclose(grad.get(), ref_grad, rtol=0, atol=0 if exact else
+                                  8 * eps(dtype) * numpy.abs(grad_out).max())
+    ref_fused = ref_layer.forward((x - bias) + bias, training=False)
+    numpy.testing.assert_allclose(fused.get(), ref_fused, rtol=0, atol=atol)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_dropout_kernel_reproduces_the_philox_mask(shape, dtype):
+    cupy = gpu()
+    x = make(shape, dtype)
+    key, keep_prob = 0x0123456789ABCDEF, 0.7
+    out = cuda.dropout_apply(cupy.asarray(x), cupy.empty(shape, dtype), key, keep_prob).get()
+    mask = philox.keep_mask(key, shape, keep_prob)
+    numpy.testing.assert_array_equal(out, x * (mask * dtype(1 / keep_prob)).astype(dtype))
+
+
+@pytest.mark.gpu
+def test_dropout_masks_on_gpu_and_cpu_are_the_same_for_one_seed():
+    cupy = gpu()
+    x = numpy.ones((256, 300), numpy.float32)
+    outputs = []
+    for device in ("numpy", "cupy"):
+        layer = layers.Dropout(0.4)
+        layer.rng = numpy.random.default_rng(11)
+        data = x if device == "numpy" else cupy.asarray(x)
+        outputs.append([nnhp.backend.to_numpy(layer.forward(data, training=True)).copy() for _ in range(3)])
+    for cpu, gpu_out in zip(*outputs):
+        numpy.testing.assert_array_equal(gpu_out, cpu)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, k", [(1, 2), (7, 3), (257, 10), (1024, 1024)])
+@pytest.mark.parametrize("targets", ["labels", "rows"])
+def test_softmax_cross_entropy_kernel_matches_numpy(n, k, targets, dtype):
+    cupy = gpu()
+    rng = numpy.random.default_rng(n + k)
+    logits = (rng.standard_normal((n, k)) * 5).astype(dtype)
+    y = rng.integers(0, k, n) if targets == "labels" else rng.dirichlet(numpy.ones(k), n).astype(dtype)
+    reference = losses.get("cross_entropy")
+    reference.jit = False
+    ref_loss = reference.forward(logits, y)
+    ref_grad = reference.backward()
+    grad = cupy.empty((n, k), dtype)
+    loss = cuda.softmax_cross_entropy(cupy.asarray(logits), cupy.asarray(y), grad)
+    rounding = 8 * eps(dtype) * max(1.0, numpy.log2(k))
+    numpy.testing.assert_allclose(float(loss), ref_loss, rtol=rounding)
+    numpy.testing.assert_allclose(grad.get(), ref_grad, rtol=0, atol=rounding / n)
+
+
+OPTIMIZER_CONFIGS = [
+    ("SGD", {}), ("SGD", {"momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
+    ("SGD", {"momentum": 0.8, "dampening": 0.3}),
+    ("Adagrad", {"lr_decay": 0.01, "weight_decay": 0.1, "initial_accumulator_value": 0.1}),
+    ("Adadelta", {"weight_decay": 0.01}), ("RMSprop", {}),
+    ("RMSprop", {"centered": True, "momentum": 0.9, "weight_decay": 0.01}),
+    ("Adam", {}), ("Adam", {"amsgrad": True, "weight_decay": 0.01}), ("AdamW", {"amsgrad": True}),
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, kwargs", OPTIMIZER_CONFIGS)
+def test_optimizer_kernels_match_numpy(name, kwargs, dtype):
+    cupy = gpu()
+    size = 100_003
+    results = []
+    for device, setting in (("numpy", False), ("cupy", None)):
+        xp = numpy if device == "numpy" else cupy
+        param = xp.asarray(make(size, dtype, 1))
+        optimizer = getattr(optim, name)(lr=0.05, **kwargs)
+        optimizer.jit = setting
+        for t in range(4):
+            optimizer.step([param], [xp.asarray(make(size, dtype, 10 + t))])
+        results.append(nnhp.backend.to_numpy(param))
+    numpy.testing.assert_array_equal(results[1], results[0])
+
+
+def _fit_history(backend, X, y, **kwargs):
+    model = nnhp.MLP([X.shape[1], 64, 32, 3], activation="tanh", dropout=0.1, seed=5, backend=backend)
+    history = nnhp.fit(model, X, y, epochs=5, batch_size=32, validation_split=0.2, optimizer="adam", **kwargs)
+    return model, history.history
+
+
+@pytest.mark.gpu
+def test_fit_on_the_gpu_gives_the_cpu_history():
+    gpu()
+    rng = numpy.random.default_rng(0)
+    X = rng.standard_normal((600, 20)).astype(numpy.float32)
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+    cpu_model, cpu = _fit_history("numpy", X, y)
+    gpu_model, on_gpu = _fit_history("cupy", X, y)
+    for key in cpu:
+        numpy.testing.assert_allclose(on_gpu[key], cpu[key], rtol=1e-4, atol=1e-5, err_msg=key)
+    numpy.testing.assert_allclose(nnhp.backend.to_numpy(gpu_model.flat_params), cpu_model.flat_params,
+                                  rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.gpu
+def test_models_save_from_either_backend_and_load_onto_either(tmp_path):
+    cupy = gpu()
+    X = make((50, 8), numpy.float32)
+    gpu_model = nnhp.MLP([8, 16, 2], seed=0, backend="cupy")
+    gpu_model.save(tmp_path / "gpu.npz")
+    for backend in ("numpy", "cupy"):
+        loaded = nnhp.load(tmp_path / "gpu.npz", backend=backend)
+        assert loaded.backend.name == backend
+        numpy.testing.assert_allclose(nnhp.backend.to_numpy(loaded.predict(X)),
+                                      nnhp.backend.to_numpy(gpu_model.predict(cupy.asarray(X))), atol=1e-5)
+    cpu_model = nnhp.load(tmp_path / "gpu.npz", backend="numpy")
+    cpu_model.save(tmp_path / "cpu.npz")
+    back = nnhp.load(tmp_path / "cpu.npz", backend="cupy")
+    numpy.testing.assert_array_equal(back.flat_params.get(), cpu_model.flat_params)
+
+
+# --- packaging --------------------------------------------------------------------------------
+def test_an_installed_wheel_carries_the_kernels(tmp_path):
+    """Build the wheel, install it outside the source tree, and find the .cu files there."""
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    wheel_dir, target, source = tmp_path / "wheel", tmp_path / "site", tmp_path / "source"
+    # Build from a copy: setuptools writes build/ and *.egg-info next to the sources.
+    for name in ("nnhp", "kernels"):
+        shutil.copytree(os.path.join(root, name), source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
+        shutil.copy2(os.path.join(root, name), source / name)
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
+                            "-q", "-w", str(wheel_dir)], capture_output=True, text=True, timeout=600)
+    if build.returncode != 0 and "No module named pip" in build.stderr:
+        pytest.skip("pip is not available")
+    assert build.returncode == 0, build.stderr
+    wheel = next(wheel_dir.glob("nnhp-*.whl"))
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
+                              str(target), str(wheel)], capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stderr
+    probe = ("import nnhp.cuda as c, pathlib; d = c.kernel_dir(); "
+             "print(d); print(sorted(p.name for p in d.iterdir())); print(len(c.source('optimizers.cu', 'float32')))")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(target)
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    folder, names, length = run.stdout.splitlines()
+    assert folder.startswith(str(target)) and folder.endswith(os.path.join("nnhp", "kernels"))
+    assert eval(names) == sorted(cuda.KERNEL_FILES + (cuda.COMMON_HEADER,))
+    assert int(length) > 1000
