@@ -82,10 +82,20 @@ def write_trials_csv(study: dict, path: str) -> str:
     return path
 
 
-def plot_history(study: dict, path: str) -> str:
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(figure, plt, path: str) -> str:
+    return _save(figure, plt, path)
+
+
+def plot_history(study: dict, path: str) -> str:
+    plt = _pyplot()
     trials = study["trials"]
     maximize = study["direction"] == "maximize"
     figure, axes = plt.subplots(figsize=(7, 4))
@@ -106,16 +116,11 @@ def plot_history(study: dict, path: str) -> str:
             axes.set_yscale("log")
     axes.set(xlabel="trial", ylabel="value", title=f"{study['name']}: search history ({study['direction']})")
     axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _save(figure, plt, path)
 
 
 def plot_params(study: dict, path: str, max_params: int = 9) -> str | None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     done = [t for t in study["trials"] if t.state == "complete" and t.value is not None]
     numeric = sorted({key for t in done for key, v in t.params.items()
                       if isinstance(v, (int, float)) and not isinstance(v, bool)})[:max_params]
@@ -134,16 +139,11 @@ def plot_params(study: dict, path: str, max_params: int = 9) -> str | None:
     for axis in list(axes.flat)[len(numeric):]:
         axis.set_visible(False)
     figure.suptitle(f"{study['name']}: value against each numeric hyperparameter")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _save(figure, plt, path)
 
 
 def plot_curves(study: dict, path: str, highlight: int = 5) -> str | None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     with_curves = [t for t in study["trials"] if t.intermediate]
     if not with_curves:
         return None
@@ -160,10 +160,7 @@ def plot_curves(study: dict, path: str, highlight: int = 5) -> str | None:
     axes.set(xlabel="step (epoch)", ylabel="reported value", title=f"{study['name']}: learning curves")
     if best_ids:
         axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _save(figure, plt, path)
 
 
 def write_report(study_file: str, out: str) -> list[str]:
