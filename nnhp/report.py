@@ -91,7 +91,10 @@ def _pyplot():
 
 
 def _save(figure, plt, path: str) -> str:
-    return _save(figure, plt, path)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
 
 
 def plot_history(study: dict, path: str) -> str:
