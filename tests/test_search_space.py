@@ -129,6 +129,12 @@ def test_conditional_parameters_appear_only_when_active():
     assert seen_layers == {1, 2, 3}
 
 
+def test_conditions_on_a_float_that_can_hold_are_accepted():
+    space = Space({"x": Float(0, 1), "y": Int(1, 2, when=("x", "==", 0.5)), "z": Int(1, 2, when=("x", "<", 0.01))})
+    assert space.validate({"x": 0.5, "y": 1}) == {"x": 0.5, "y": 1}
+    assert space.validate({"x": 0.005, "z": 2}) == {"x": 0.005, "z": 2}
+
+
 def test_condition_on_a_later_parameter_is_ordered_after_it():
     space = Space({"units_2": Int(8, 16, when=("n_layers", "==", 2)), "n_layers": Int(1, 2)})
     assert space.order == ["n_layers", "units_2"]
@@ -246,6 +252,7 @@ def test_impossible_dimensions_are_clear_errors(make, message):
     (lambda: {"n": Int(1, 4), "units": Int(8, 16, when=("n", ">=", 5))}, "'units'.*n >= 5 can never hold"),
     (lambda: {"opt": Choice(["sgd"]), "m": Float(0.1, 0.9, when=("opt", "==", "adam"))}, "'m'.*can never hold"),
     (lambda: {"x": Float(0, 1), "y": Float(0, 1, when=("x", ">", 2.0))}, "'y'.*can never hold"),
+    (lambda: {"x": Float(0, 1), "y": Float(0, 1, when=("x", "==", 2.0))}, "'y'.*can never hold"),
     (lambda: {"a": Int(1, 2, when=("b", "==", 1)), "b": Int(1, 2, when=("a", "==", 1))}, "cycle"),
     (lambda: {"a": Int(1, 2, when=("a", "==", 1))}, "refers to itself"),
     (lambda: {"a": Int(1, 2, when=("a", "~", 1))}, "unknown condition operator"),
@@ -292,6 +299,16 @@ def test_overrides_fix_narrow_or_remove_entries():
         p = narrowed.sample(seed)
         assert p["optimizer"] == "sgd" and p["units_1"] == 64 and "momentum" in p
     assert space["units_1"].name == "units_1" and "beta1" in space    # the original is untouched
+
+
+def test_overrides_drop_parameters_they_make_unreachable():
+    space = conditional_space()
+    one_layer = space.with_overrides({"n_layers": 1})
+    assert "units_2" not in one_layer and "units_3" not in one_layer
+    no_optimizer = space.with_overrides({"optimizer": None})
+    assert not {"momentum", "nesterov", "beta1"} & set(no_optimizer)      # nesterov via momentum
+    with pytest.raises(SpaceError, match="'units_3'.*can never hold"):
+        space.with_overrides({"n_layers": 1, "units_3": Int(8, 16)})
 
 
 def test_space_round_trips_through_a_dict():

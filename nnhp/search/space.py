@@ -453,6 +453,22 @@ def dimension_from_dict(spec: dict) -> Dimension:
     return _DIMENSION_TYPES[kind](spec.pop("low"), spec.pop("high"), **spec, when=when)
 
 
+def _condition_never_holding(dim: Dimension, dims: dict) -> Condition | None:
+    """The first condition of ``dim`` that no value of its parent can satisfy (checked for
+    finite parents, and order comparisons against a Float's range), else None."""
+    for condition in dim.when:
+        parent = dims[condition.parent]
+        values = parent.finite_values()
+        if values is None and isinstance(parent, Float) and _is_number(condition.value):
+            if condition.op == "==" and not parent.low <= condition.value <= parent.high:
+                return condition
+            if condition.op in ("<", "<=", ">", ">="):
+                values = [parent.low, parent.high]      # monotone: if any value holds, an end does
+        if values is not None and not any(condition.holds(v) for v in values):
+            return condition
+    return None
+
+
 # --------------------------------------------------------------------------------------------
 # The space
 # --------------------------------------------------------------------------------------------
@@ -560,18 +576,13 @@ class Space:
     def _check_conditions(self):
         """A condition that no value of its parent can satisfy leaves a dead parameter: an error."""
         for name, dim in self.dims.items():
-            for condition in dim.when:
+            condition = _condition_never_holding(dim, self.dims)
+            if condition is not None:
                 parent = self.dims[condition.parent]
                 values = parent.finite_values()
-                if values is not None:
-                    if not any(condition.holds(v) for v in values):
-                        raise SpaceError(f"parameter {name!r}: its condition {condition} can never hold; "
-                                         f"{condition.parent!r} takes the values {values}")
-                elif isinstance(parent, Float) and condition.op in ("<", "<=", ">", ">=", "==") and \
-                        _is_number(condition.value):
-                    if not any(condition.holds(v) for v in (parent.low, parent.high)):
-                        raise SpaceError(f"parameter {name!r}: its condition {condition} can never hold; "
-                                         f"{condition.parent!r} lies in [{parent.low}, {parent.high}]")
+                takes = f"takes the values {values}" if values is not None else f"lies in [{parent.low}, {parent.high}]"
+                raise SpaceError(f"parameter {name!r}: its condition {condition} can never hold; "
+                                 f"{condition.parent!r} {takes}")
 
     def _layout(self):
         encoded, slices = [], {}
@@ -711,25 +722,32 @@ class Space:
     # --- changing and storing -----------------------------------------------------------------
     def with_overrides(self, overrides: dict | None) -> "Space":
         """A new Space with some entries replaced: a Dimension narrows or widens a parameter,
-        a plain value fixes it, ``None`` removes it. A replacement keeps the original's
-        condition unless it declares its own. New names are added at the end."""
-        if not overrides:
-            return Space(dict(self.dims))
+        a plain value fixes it, a list makes it a Choice, ``None`` removes it. A replacement keeps
+        the original's condition unless it declares its own. New names are added at the end.
+
+        Parameters the change leaves unreachable go too: fixing ``n_layers`` to 1 removes
+        ``units_2``; removing ``optimizer`` removes ``momentum``. (A parameter named in
+        ``overrides`` itself is never dropped: if it is unreachable, that is an error.)
+        """
         dims = dict(self.dims)
-        for name, replacement in overrides.items():
+        for name, replacement in (overrides or {}).items():
             if replacement is None:
                 dims.pop(name, None)
                 continue
             if not isinstance(replacement, Dimension):
-                if isinstance(replacement, (list, tuple)):
-                    replacement = Choice(replacement)
-                else:
-                    replacement = Fixed(replacement)
+                replacement = Choice(replacement) if isinstance(replacement, (list, tuple)) else Fixed(replacement)
             if name in self.dims and not replacement.when and self.dims[name].when:
                 replacement = copy.copy(replacement)
                 replacement.when = self.dims[name].when
             dims[name] = replacement
-        return Space(dims)
+        explicit = set(overrides or {})
+        while True:
+            unreachable = [name for name, dim in dims.items() if name not in explicit and (
+                any(c.parent not in dims for c in dim.when) or _condition_never_holding(dim, dims) is not None)]
+            if not unreachable:
+                return Space(dims)
+            for name in unreachable:
+                del dims[name]
 
     def to_dict(self) -> dict:
         return {name: dim.to_dict() for name, dim in self.dims.items()}

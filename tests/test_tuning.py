@@ -1,0 +1,153 @@
+import io
+
+import numpy as np
+import pytest
+
+import nnhp
+from nnhp.data import make_moons, make_regression, make_spirals, train_test_split
+from nnhp.search import Choice, Float, Int, Proposal, Searcher, Space
+from nnhp.tuning import ProgressLine, build_optimizer, default_space
+
+
+@pytest.fixture(scope="module")
+def spirals():
+    data = make_spirals(n_samples=300, n_classes=3, noise=0.1, seed=0)
+    return train_test_split(data.X, data.y, 0.25, seed=0)
+
+
+SMALL = {"n_layers": 1, "units_1": Int(16, 32), "epochs": 8, "batch_size": 64}
+
+
+def test_tune_finds_a_model_and_restores_it(spirals):
+    X, X_val, y, y_val = spirals
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), space=SMALL, n_trials=4, max_epochs=8, seed=0)
+    study = result.study
+    assert len(study.trials) == 4 and study.direction == "maximize"
+    assert result.metric == "accuracy"
+    assert result.best_value == max(t.value for t in study.trials if t.state == "complete")
+    assert result.best_params == study.best_trial.params
+    # the best model is the very model that scored best_value (restored from its checkpoint)
+    assert nnhp.evaluate(result.best_model, X_val, y_val)["accuracy"] == pytest.approx(result.best_value)
+    for trial in study.trials:
+        assert trial.attrs["val_accuracy"] == trial.value
+        assert trial.attrs["epochs_run"] <= 8
+        assert len(trial.intermediate) == trial.attrs["epochs_run"]
+    # only the best trial keeps a checkpoint when there are no budgets
+    kept = [t.id for t in study.trials if study.storage.load_checkpoint(study.study_id, t.id) is not None]
+    assert kept == [study.best_trial.id]
+
+
+def test_overrides_fix_narrow_and_remove(spirals):
+    X, X_val, y, y_val = spirals
+    space = {**SMALL, "optimizer": "sgd", "sgd_lr": Float(0.05, 0.1, log=True), "dropout": None,
+             "activation": ["relu", "tanh"]}
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), space=space, n_trials=3, max_epochs=8)
+    for trial in result.study.trials:
+        p = trial.params
+        assert p["optimizer"] == "sgd" and 0.05 <= p["sgd_lr"] <= 0.1 and "dropout" not in p
+        assert p["activation"] in ("relu", "tanh") and "beta1" not in p
+
+
+def test_a_full_space_replaces_the_default(spirals):
+    X, X_val, y, y_val = spirals
+    space = Space({"units_1": Choice([8, 16]), "lr": Float(1e-3, 1e-2, log=True), "epochs": 5})
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), space=space, searcher="grid", n_trials=50)
+    params = [t.params for t in result.study.trials]
+    assert len(params) == 2 * 5 and set(params[0]) == {"units_1", "lr", "epochs"}   # grid exhausted
+    assert result.best_model.sizes == [2, result.best_params["units_1"], 3]
+
+
+def test_regression_uses_mse_and_a_choice_of_losses():
+    data = make_regression(n_samples=200, n_features=4, noise=0.1, seed=0)
+    result = nnhp.tune(data.X, data.y, space=SMALL, n_trials=4, max_epochs=8, seed=1)
+    study = result.study
+    assert study.direction == "minimize" and result.metric == "loss"
+    assert "loss" in study.space and set(study.space["loss"].options) == {"mse", "huber", "mae"}
+    for trial in study.trials:
+        assert trial.value == trial.attrs["val_loss"]      # validation MSE, whatever the training loss
+
+
+def test_binary_classification_may_pick_either_cross_entropy():
+    data = make_moons(n_samples=300, noise=0.1, seed=0)
+    result = nnhp.tune(data.X, data.y, space={**SMALL, "loss": ["binary_cross_entropy"]}, n_trials=2,
+                       max_epochs=8, validation_split=0.3)
+    assert {t.params["loss"] for t in result.study.trials} == {"binary_cross_entropy"}
+    assert result.best_model.sizes[-1] == 1
+    assert result.best_value > 0.5
+
+
+def test_failed_trials_do_not_stop_tuning(spirals):
+    X, X_val, y, y_val = spirals
+    # a space that names an activation the engine does not have: every such trial fails, clearly
+    space = {**SMALL, "activation": ["relu", "swishy"]}
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), space=space, n_trials=6, max_epochs=8)
+    states = {t.params["activation"]: t.state for t in result.study.trials}
+    assert states.get("relu") == "complete" and states.get("swishy") == "failed"
+    assert "swishy" in result.study.failure_summary()
+
+
+def test_reopened_tuning_runs_only_the_missing_trials(spirals, tmp_path):
+    X, X_val, y, y_val = spirals
+    path = tmp_path / "tune.db"
+    nnhp.tune(X, y, validation_data=(X_val, y_val), space=SMALL, n_trials=2, max_epochs=8, storage=path)
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), space=SMALL, n_trials=5, max_epochs=8,
+                       storage=path)
+    assert len(result.study.trials) == 5
+    assert nnhp.evaluate(result.best_model, X_val, y_val)["accuracy"] == pytest.approx(result.best_value)
+
+
+class Promoter(Searcher):
+    """Two fresh trials at budget 2, then the better one continued to budget 6 (a tiny Hyperband)."""
+
+    max_budget = 6
+
+    def ask(self, study):
+        trials = study.trials
+        if len(trials) < 2:
+            return Proposal(study.space.sample(len(trials)), budget=2)
+        if len(trials) == 2 and all(t.state == "complete" for t in trials):
+            best = max(trials, key=lambda t: t.value)
+            return Proposal(dict(best.params), budget=6, parent_id=best.id)
+        return None
+
+
+def test_budgets_and_checkpoints_continue_a_promoted_trial(spirals):
+    X, X_val, y, y_val = spirals
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), space={"n_layers": 1, "units_1": 16},
+                       searcher=Promoter(), n_trials=10, max_epochs=6, patience=100)
+    first, second, promoted = result.study.trials
+    assert "epochs" not in promoted.params                      # the budget sets the epochs
+    parent = first if promoted.parent_id == first.id else second
+    assert parent.attrs["epochs_run"] == 2 and promoted.attrs["epochs_run"] == 6
+    assert sorted(promoted.intermediate) == [2, 3, 4, 5]        # trained epochs 2..5 only
+    for trial in (first, second, promoted):                    # budgeted trials all keep checkpoints
+        assert result.study.storage.load_checkpoint(result.study.study_id, trial.id) is not None
+
+
+def test_build_optimizer_reads_each_family_rate():
+    assert build_optimizer({"optimizer": "sgd", "sgd_lr": 0.05, "momentum": 0.9, "nesterov": True}).lr == 0.05
+    assert build_optimizer({"optimizer": "adagrad", "adagrad_lr": 0.02}).lr == 0.02
+    adam = build_optimizer({"optimizer": "adam", "lr": 0.003, "beta1": 0.85, "beta2": 0.995})
+    assert adam.lr == 0.003 and list(adam.state_dict()["hyperparams"]["betas"]) == [0.85, 0.995]
+
+
+def test_default_space_covers_the_engine():
+    space = default_space("classification", 10, max_epochs=40)
+    for name in ("n_layers", "units_1", "units_3", "activation", "dropout", "init", "optimizer", "lr", "sgd_lr",
+                 "momentum", "nesterov", "beta1", "beta2", "weight_decay", "schedule", "lr_decay", "batch_size",
+                 "epochs", "penalty", "l1", "l2"):
+        assert name in space, name
+    assert "loss" not in space                                   # ten classes: cross-entropy only
+    assert set(space["optimizer"].options) <= set(nnhp.optim.OPTIMIZERS)
+    assert "epochs" not in default_space(budgeted=True)
+    assert space["epochs"].high == 40
+
+
+def test_progress_line():
+    stream = io.StringIO()
+    data = make_spirals(n_samples=150, n_classes=3, seed=0)
+    result = nnhp.tune(data.X, data.y, space=SMALL, n_trials=2, max_epochs=4, callbacks=[ProgressLine(2, "accuracy",
+                                                                                                     stream)])
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("trial 1/2  accuracy ") and "best " in lines[1]
+    assert "elapsed" in lines[1] and f"{result.best_value:.4f}" in lines[1]
