@@ -18,11 +18,18 @@ Who decides, most specific first:
    missing), unset or ``auto``: on where it is measured to pay.
 
 "Measured to pay" (auto): numba is importable and the array has at least
-``MIN_SIZE[kernel]`` elements. Below that, calling a parallel kernel (waking the
-threads, ~10-30 us) costs more than NumPy's few passes over data that fits in
-cache. The thresholds were measured with ``benchmarks/bench_jit.py`` on a 2-core
-AMD EPYC (see benchmarks/RESULTS.md); "on" ignores them, so tests exercise every
-kernel at every size.
+``MIN_SIZE[kernel]`` elements. Below that, a kernel call (~2 us of dispatch) costs
+more than NumPy's few passes over data that fits in cache. The thresholds were
+measured with ``benchmarks/bench_jit.py`` on a 2-core AMD EPYC (see
+benchmarks/RESULTS.md); "on" ignores them, so tests exercise every kernel at every size.
+
+Threads: each kernel call uses ``NNHP_JIT_THREADS`` threads, default 1. The win is
+memory traffic (one pass instead of a dozen), which one core already gets: fused
+Adam over 2M float32 parameters runs 5x faster than NumPy single-threaded. Several
+threads must meet at a barrier at the end of every call, and on a machine whose
+cores are busy (BLAS's own threads during training, other processes) a call then
+waits for a descheduled thread: measured 8-12 ms per call instead of 0.01-1 ms on a
+loaded 2-core box. Set ``NNHP_JIT_THREADS=0`` (all cores) on a quiet many-core machine.
 
 The decision depends only on the array's type, dtype and size (never on its memory
 layout: the wrappers copy a non-contiguous input), so a layer's forward and backward
@@ -36,6 +43,7 @@ import functools
 import importlib.util
 import os
 import sys
+import threading
 
 import numpy
 
@@ -43,13 +51,19 @@ from . import philox
 from .backend import array_module
 
 ENV_VAR = "NNHP_JIT"
+THREADS_ENV_VAR = "NNHP_JIT_THREADS"
 
-#: Smallest array (elements) for which "auto" picks the numba kernel; measured, see above.
+_NEVER = 1 << 62
+#: Smallest array (elements) for which "auto" picks the numba kernel; measured with
+#: benchmarks/bench_jit.py (see the module docstring). Activations go by layer name.
 MIN_SIZE = {
-    "activation": 1 << 15,
-    "dropout": 1 << 12,
-    "softmax_cross_entropy": 1 << 11,
-    "optimizer": 1 << 14,
+    "identity": 1 << 14, "relu": 1 << 14, "leaky_relu": 1 << 14,
+    # numba calls the scalar libm tanhf/expm1f per element; NumPy has SIMD loops for
+    # them, ~20x faster (measured). So "auto" keeps NumPy; "on" still runs the kernels.
+    "tanh": _NEVER, "sigmoid": _NEVER, "elu": _NEVER,
+    "dropout": 1 << 10,
+    "softmax_cross_entropy": 1 << 10,
+    "optimizer": 1 << 10,
 }
 
 #: Activation kernel codes, shared by numba_kernels.py and kernels/activation.cu.
@@ -93,7 +107,7 @@ def mode(setting=None) -> str:
     return "auto"
 
 
-def enabled(array, setting=None, kernel: str = "activation", size: int | None = None) -> bool:
+def enabled(array, setting=None, kernel: str = "relu", size: int | None = None) -> bool:
     """Should the call site holding the NumPy array ``array`` use the numba kernel ``kernel``?"""
     if type(array) is not numpy.ndarray or array.dtype.kind != "f" or array.dtype.itemsize < 4:
         return False
@@ -108,7 +122,7 @@ def enabled(array, setting=None, kernel: str = "activation", size: int | None = 
     return current == "on" or (size >= MIN_SIZE[kernel] and available())
 
 
-def fused(array, setting=None, kernel: str = "activation", size: int | None = None):
+def fused(array, setting=None, kernel: str = "relu", size: int | None = None):
     """The fused kernels for the call site holding ``array``, or None for the plain code.
 
     NumPy arrays get this module (numba kernels, when ``enabled``); CuPy arrays get
@@ -145,9 +159,32 @@ def follows_model(function):
     return wrapper
 
 
-@functools.cache
+def threads() -> int | None:
+    """Threads per kernel call: ``$NNHP_JIT_THREADS``, default 1; 0 means numba's default
+    (all cores). Why 1: see the module docstring."""
+    value = os.environ.get(THREADS_ENV_VAR, "1").strip() or "1"
+    if not value.isdigit():
+        raise ValueError(f"{THREADS_ENV_VAR} must be a whole number (0: all cores); got {value!r}")
+    return int(value) or None
+
+
+_thread_setting = threading.local()
+
+
 def kernels():
-    """The compiled kernels module (imports numba; compiles, or loads from cache, on first call)."""
+    """The compiled kernels module (imports numba; compiles, or loads from cache, on first call),
+    with this thread's numba thread count set to ``threads()``."""
+    module = _load_kernels()
+    wanted = threads()
+    if getattr(_thread_setting, "threads", 0) != wanted:
+        import numba
+        numba.set_num_threads(wanted or numba.config.NUMBA_NUM_THREADS)
+        _thread_setting.threads = wanted   # numba's setting is per calling thread
+    return module
+
+
+@functools.cache
+def _load_kernels():
     if not available():
         raise JitUnavailableError("numba is not installed; pip install 'nnhp[jit]'")
     from . import numba_kernels

@@ -81,6 +81,9 @@ def test_insisting_without_numba_is_an_error(monkeypatch):
 def test_auto_uses_kernels_only_from_the_measured_size_up(monkeypatch):
     monkeypatch.delenv("NNHP_JIT", raising=False)
     for kernel, threshold in jit.MIN_SIZE.items():
+        if threshold > 1 << 24:      # "never in auto" (tanh, sigmoid, elu)
+            assert not jit.enabled(numpy.ones(1 << 20, numpy.float32), kernel=kernel)
+            continue
         assert not jit.enabled(numpy.ones(threshold - 1, numpy.float32), kernel=kernel)
         assert jit.enabled(numpy.ones(threshold, numpy.float32), kernel=kernel)
     assert not jit.enabled(numpy.ones(1 << 20, numpy.int64))      # floats only
@@ -313,3 +316,18 @@ def test_fit_with_jit_on_and_off_gives_the_same_history(monkeypatch, activation,
     for key in histories[0]:
         numpy.testing.assert_allclose(histories[1][key], histories[0][key], rtol=1e-5, atol=1e-6, err_msg=key)
     numpy.testing.assert_allclose(weights[1], weights[0], rtol=1e-4, atol=1e-5)
+
+
+def test_thread_count_comes_from_the_environment(monkeypatch):
+    import numba
+    monkeypatch.setenv("NNHP_JIT_THREADS", "1")
+    jit.kernels()
+    assert numba.get_num_threads() == 1
+    monkeypatch.setenv("NNHP_JIT_THREADS", "0")
+    jit.kernels()
+    assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+    monkeypatch.setenv("NNHP_JIT_THREADS", "two")
+    with pytest.raises(ValueError, match="NNHP_JIT_THREADS"):
+        jit.kernels()
+    monkeypatch.setenv("NNHP_JIT_THREADS", "1")
+    jit.kernels()
