@@ -185,14 +185,14 @@ class ReLU(Activation):
     name = "relu"
 
     def forward(self, x, training=False):
-        if (kernels := _jit.fused(x, self.jit)) is not None:
+        if (kernels := _jit.fused(x, self.jit, self.name)) is not None:
             return self._fused_forward(kernels, x, training)
         xp = array_module(x)
         self.out = xp.maximum(x, 0, out=self._output("out", x, training))
         return self.out
 
     def backward(self, grad_out):
-        if (kernels := _jit.fused(grad_out, self.jit)) is not None:
+        if (kernels := _jit.fused(grad_out, self.jit, self.name)) is not None:
             return self._fused_backward(kernels, grad_out)
         xp = array_module(grad_out)
         # out > 0 exactly where x > 0, so the cached output is all backward needs.
@@ -217,7 +217,7 @@ class LeakyReLU(Activation):
         return {"negative_slope": self.negative_slope}
 
     def forward(self, x, training=False):
-        if (kernels := _jit.fused(x, self.jit)) is not None:
+        if (kernels := _jit.fused(x, self.jit, self.name)) is not None:
             return self._fused_forward(kernels, x, training)
         xp = array_module(x)
         self.positive = x > 0
@@ -227,7 +227,7 @@ class LeakyReLU(Activation):
         return xp.maximum(x, out, out=out)
 
     def backward(self, grad_out):
-        if (kernels := _jit.fused(grad_out, self.jit)) is not None:
+        if (kernels := _jit.fused(grad_out, self.jit, self.name)) is not None:
             return self._fused_backward(kernels, grad_out)
         xp = array_module(grad_out)
         slope = xp.where(self.positive, grad_out.dtype.type(1), grad_out.dtype.type(self.negative_slope))
@@ -249,7 +249,7 @@ class ELU(Activation):
         return {"alpha": self.alpha}
 
     def forward(self, x, training=False):
-        if (kernels := _jit.fused(x, self.jit)) is not None:
+        if (kernels := _jit.fused(x, self.jit, self.name)) is not None:
             return self._fused_forward(kernels, x, training)
         xp = array_module(x)
         self.positive = x > 0
@@ -262,7 +262,7 @@ class ELU(Activation):
         return self.out
 
     def backward(self, grad_out):
-        if (kernels := _jit.fused(grad_out, self.jit)) is not None:
+        if (kernels := _jit.fused(grad_out, self.jit, self.name)) is not None:
             return self._fused_backward(kernels, grad_out)
         xp = array_module(grad_out)
         slope = xp.where(self.positive, grad_out.dtype.type(1), self.out + grad_out.dtype.type(self.alpha))
@@ -275,14 +275,14 @@ class Tanh(Activation):
     name = "tanh"
 
     def forward(self, x, training=False):
-        if (kernels := _jit.fused(x, self.jit)) is not None:
+        if (kernels := _jit.fused(x, self.jit, self.name)) is not None:
             return self._fused_forward(kernels, x, training)
         xp = array_module(x)
         self.out = xp.tanh(x, out=self._output("out", x, training))
         return self.out
 
     def backward(self, grad_out):
-        if (kernels := _jit.fused(grad_out, self.jit)) is not None:
+        if (kernels := _jit.fused(grad_out, self.jit, self.name)) is not None:
             return self._fused_backward(kernels, grad_out)
         xp = array_module(grad_out)
         grad_in = self._buffer("grad_in", grad_out.shape, grad_out)
@@ -301,7 +301,7 @@ class Sigmoid(Activation):
     name = "sigmoid"
 
     def forward(self, x, training=False):
-        if (kernels := _jit.fused(x, self.jit)) is not None:
+        if (kernels := _jit.fused(x, self.jit, self.name)) is not None:
             return self._fused_forward(kernels, x, training)
         xp = array_module(x)
         half = x.dtype.type(0.5)
@@ -314,7 +314,7 @@ class Sigmoid(Activation):
         return out
 
     def backward(self, grad_out):
-        if (kernels := _jit.fused(grad_out, self.jit)) is not None:
+        if (kernels := _jit.fused(grad_out, self.jit, self.name)) is not None:
             return self._fused_backward(kernels, grad_out)
         xp = array_module(grad_out)
         grad_in = self._buffer("grad_in", grad_out.shape, grad_out)
