@@ -143,7 +143,7 @@ class Sequential:
             layer = layers[index]
             following = layers[index + 1] if index + 1 < len(layers) else None
             if isinstance(layer, layer_types.Dense) and isinstance(following, layer_types.Activation):
-                kernels = _jit.fused(out, self.jit, size=out.shape[0] * layer.n_out)
+                kernels = _jit.fused(out, self.jit, following.name, size=out.shape[0] * layer.n_out)
                 if kernels is not None:
                     # x @ W by BLAS, then bias + activation in one fused pass.
                     out = _jit.dense_activation_forward(kernels, layer, following, out, training)
