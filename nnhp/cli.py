@@ -173,6 +173,195 @@ def run_bench(args) -> int:
     return 0
 
 
+# --- nnhp tune ------------------------------------------------------------------------
+TUNE_EXAMPLES = """examples:
+  nnhp tune --data digits --searcher random --trials 30
+  nnhp tune --data digits --searcher hyperband --trials 100 --max-epochs 27 --storage study.db
+  nnhp tune --data digits --set optimizer=adam --set batch_size=32,64 --drop dropout
+  nnhp tune --config tune.toml            (flags given as well win over the file)
+  nnhp tune --show-space                  (list what is tuned, and the ranges)
+
+tune.toml:
+  data = "digits"
+  searcher = "gp"
+  trials = 40
+  storage = "study.db"
+  drop = ["dropout"]
+  [space]
+  optimizer = ["adam", "adamw"]              # a list: choose among these
+  lr = { low = 1e-4, high = 1e-2, log = true }  # a range (ints -> an integer range)
+  batch_size = 64                            # a single value: fixed
+
+A study stored with --storage continues when the same command runs again:
+trials a killed run completed are kept, and only the missing ones run.
+"""
+
+# Settings of ``nnhp tune`` that a --config file may give too, with their defaults.
+TUNE_DEFAULTS = {"searcher": "random", "trials": 30, "max_epochs": 40, "storage": None, "name": "tune",
+                 "seed": 0, "timeout": None, "workers": 1, "patience": 8, "metric": None, "top": 10,
+                 "out": None, "export": None}
+
+
+def build_tune_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "tune", help="search an MLP's hyperparameters (the main job)",
+        description="Search the hyperparameters of an MLP on a data set: layers, units, activation, dropout, "
+                    "initializer, optimizer and its rate/momentum/betas, schedule, batch size, epochs, L1/L2 "
+                    "(see --show-space). Each trial trains with early stopping on a validation split; a "
+                    "progress line shows trial k/n, the best score so far and the time spent. At the end: "
+                    "the best trials as a table, and the best model's score on the held-out test set.",
+        epilog=TUNE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_data_arguments(parser)
+    search = parser.add_argument_group("search")
+    search.add_argument("--config", default=None, help="a TOML file with any of these settings and a [space] table")
+    search.add_argument("--searcher", choices=["random", "grid", "gp", "hyperband"], default=None,
+                        help="how to pick trials: random, grid, gp (Bayesian optimization) or hyperband "
+                             "(stops poor trials early) (default random)")
+    search.add_argument("--trials", type=int, default=None, help="how many trials (default 30)")
+    search.add_argument("--max-epochs", type=int, default=None,
+                        help="most epochs a trial trains; early stopping may end it sooner (default 40)")
+    search.add_argument("--patience", type=int, default=None,
+                        help="stop a trial after this many epochs without a better validation loss (default 8)")
+    search.add_argument("--metric", choices=["accuracy", "loss"], default=None,
+                        help="what 'best' means: validation accuracy (classification default) or loss")
+    search.add_argument("--timeout", type=float, default=None, help="start no new trial after this many seconds")
+    search.add_argument("--workers", type=int, default=None, help="trials run at once, in threads (default 1)")
+    search.add_argument("--seed", type=int, default=None, help="seed for the split, the search and the weights")
+    search.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
+                        help="fix a hyperparameter (--set optimizer=adam) or restrict it to a list "
+                             "(--set batch_size=32,64); repeatable")
+    search.add_argument("--drop", action="append", default=[], metavar="NAME",
+                        help="leave a hyperparameter out (the engine's default is used); repeatable")
+    search.add_argument("--show-space", action="store_true", help="print the search space and exit")
+    output = parser.add_argument_group("output")
+    output.add_argument("--storage", default=None,
+                        help="SQLite file keeping every trial; running again continues the study")
+    output.add_argument("--name", default=None, help="the study's name inside --storage (default tune)")
+    output.add_argument("--top", type=int, default=None, help="rows in the final table (default 10)")
+    output.add_argument("--out", default=None, help="save the best model here (.npz)")
+    output.add_argument("--export", default=None, help="write every trial to this .csv or .json file")
+    output.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.set_defaults(handler=run_tune)
+
+
+def _parse_setting_value(text: str):
+    """'adam' -> 'adam', '32' -> 32, '1e-3' -> 0.001, 'true' -> True, '32,64' -> [32, 64]."""
+    if "," in text:
+        return [_parse_setting_value(part) for part in text.split(",") if part.strip()]
+    text = text.strip()
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _space_entry(name: str, value):
+    """A [space] entry of a config file: a value (fixed), a list (choice) or a {low, high} range."""
+    from .search import Float, Int
+    if isinstance(value, dict):
+        unknown = set(value) - {"low", "high", "log", "reverse_log", "step", "type"}
+        if unknown or "low" not in value or "high" not in value:
+            raise ValueError(f"[space] {name}: a range needs low and high (and optionally log, reverse_log, step, "
+                             f"type = 'int' or 'float'); got {value}")
+        kind = value.get("type") or ("int" if all(isinstance(value[k], int) for k in ("low", "high")) else "float")
+        if kind == "int":
+            return Int(value["low"], value["high"], step=value.get("step", 1), log=value.get("log", False))
+        return Float(float(value["low"]), float(value["high"]), log=value.get("log", False),
+                     reverse_log=value.get("reverse_log", False))
+    return value
+
+
+def _tune_settings(args, parser_defaults: dict) -> tuple[dict, dict]:
+    """(settings, space overrides) from the defaults, then --config, then the flags given."""
+    settings = dict(TUNE_DEFAULTS)
+    overrides, config = {}, {}
+    if args.config:
+        import tomllib
+        with open(args.config, "rb") as handle:
+            config = tomllib.load(handle)
+        space_table = config.pop("space", {})
+        for name in config.pop("drop", []):
+            overrides[name] = None
+        for name, value in space_table.items():
+            overrides[name] = _space_entry(name, value)
+        data_keys = {"data", "target", "test_size", "val_size", "no_standardize"}
+        unknown = set(config) - set(TUNE_DEFAULTS) - data_keys
+        if unknown:
+            raise ValueError(f"{args.config}: unknown settings {sorted(unknown)}; known: "
+                             f"{sorted(set(TUNE_DEFAULTS) | data_keys)}, drop, [space]")
+        for key in data_keys & set(config):         # data flags left at their defaults yield to the file
+            if getattr(args, key) == parser_defaults.get(key):
+                setattr(args, key, config[key])
+        settings.update({k: v for k, v in config.items() if k in TUNE_DEFAULTS})
+    for key in TUNE_DEFAULTS:
+        if getattr(args, key, None) is not None:
+            settings[key] = getattr(args, key)
+    for name in args.drop:
+        overrides[name] = None
+    for setting in args.settings:
+        name, sep, value = setting.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--set takes NAME=VALUE, got {setting!r}")
+        overrides[name.strip()] = _parse_setting_value(value)
+    return settings, overrides
+
+
+def run_tune(args) -> int:
+    import nnhp
+    from .report import text_table
+    from .tuning import ProgressLine, default_space
+
+    defaults = {"data": "digits", "target": None, "test_size": 0.25, "val_size": 0.15, "no_standardize": False}
+    settings, overrides = _tune_settings(args, defaults)
+    args.seed = settings["seed"]
+    if args.show_space:
+        budgeted = settings["searcher"] == "hyperband"
+        print(default_space(max_epochs=settings["max_epochs"], budgeted=budgeted).with_overrides(overrides))
+        return 0
+    dataset, (X_train, y_train), (X_val, y_val), (X_test, y_test) = load_split(args)
+    classification = dataset.task == "classification"
+    print(f"data {dataset.name}: {len(X_train)} train / {len(X_val)} validation / {len(X_test)} test, "
+          f"{X_train.shape[1]} features, {dataset.task}"
+          + (f", {dataset.n_classes} classes" if classification else ""), file=sys.stderr)
+    print(f"searching with {settings['searcher']}: {settings['trials']} trials, up to {settings['max_epochs']} "
+          f"epochs each" + (f", stored in {settings['storage']}" if settings["storage"] else ""), file=sys.stderr)
+    metric = settings["metric"] or ("accuracy" if classification else "loss")
+    progress = [] if args.quiet else [ProgressLine(settings["trials"], metric)]
+    started = time.perf_counter()
+    result = nnhp.tune(X_train, y_train, validation_data=(X_val, y_val), space=overrides or None,
+                       searcher=settings["searcher"], n_trials=settings["trials"], max_epochs=settings["max_epochs"],
+                       storage=settings["storage"], seed=settings["seed"], name=settings["name"], metric=metric,
+                       patience=settings["patience"], timeout=settings["timeout"], n_workers=settings["workers"],
+                       callbacks=progress)
+    for line in progress:
+        line.close()
+    seconds = time.perf_counter() - started
+    study = result.study
+    print(text_table({"name": study.name, "direction": study.direction, "trials": study.trials}, top=settings["top"]))
+    print(study.summary().splitlines()[0] + f", {seconds:.1f}s")
+    if any(t.state == "failed" for t in study.trials):
+        print(study.failure_summary())
+    shown = f"{100 * result.best_value:.2f}%" if metric == "accuracy" else f"{result.best_value:.5g}"
+    print(f"best validation {metric}: {shown} (trial {result.best_trial.id})")
+    print("best params: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                      for k, v in result.best_params.items()))
+    test = nnhp.evaluate(result.best_model, X_test, y_test)
+    print(f"best model on the test set: loss {test['loss']:.4f}"
+          + (f", accuracy {100 * test['accuracy']:.2f}%" if "accuracy" in test else ""))
+    if settings["export"]:
+        export = settings["export"]
+        (study.to_json if export.endswith(".json") else study.to_csv)(export)
+        print(f"wrote every trial to {export}")
+    if settings["out"]:
+        result.best_model.save(settings["out"])
+        print(f"saved the best model to {settings['out']}")
+    return 0
+
+
 def build_report_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "report", help="tables and plots of a stored study",
@@ -206,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Each subcommand is a builder that adds its parser and sets ``handler``.
-SUBCOMMANDS = [build_train_parser, build_bench_parser, build_report_parser]
+SUBCOMMANDS = [build_train_parser, build_tune_parser, build_bench_parser, build_report_parser]
 
 
 def main(argv=None) -> int:

@@ -51,7 +51,7 @@ import numpy as np
 from .search import Choice, Float, Int, Space, Study
 from .search.searcher import make_searcher
 from .search.study import INTERRUPTED
-from .search.trial import COMPLETE, FAILED
+from .search.trial import COMPLETE, FAILED, RUNNING
 
 __all__ = ["tune", "TuneResult", "default_space", "build_model", "build_optimizer", "build_schedule",
            "ProgressLine", "OPTIMIZER_NAMES", "SCHEDULE_NAMES"]
@@ -230,15 +230,16 @@ class ProgressLine:
     one line per trial is printed.
     """
 
-    def __init__(self, n_trials: int | None, metric: str, stream=None, start_count: int = 0):
+    def __init__(self, n_trials: int | None, metric: str, stream=None):
         self.n_trials, self.metric = n_trials, metric
         self.stream = stream if stream is not None else sys.stderr
         self.live = bool(getattr(self.stream, "isatty", lambda: False)())
         self.started = time.monotonic()
-        self.count = start_count
 
     def __call__(self, study, trial) -> None:
-        self.count += 1
+        # k counts the study's finished trials (a reopened study goes on from its count),
+        # leaving out those a killed process left behind.
+        count = sum(t.state != RUNNING and t.error != INTERRUPTED for t in study.trials)
         total = f"/{self.n_trials}" if self.n_trials is not None else ""
         if trial.state == COMPLETE:
             outcome = f"{self.metric} {trial.value:.4f}"
@@ -249,7 +250,7 @@ class ProgressLine:
             best_text = f"best {best.value:.4f} (trial {best.id})"
         except ValueError:
             best_text = "best -"
-        line = (f"trial {self.count}{total}  {outcome}  {best_text}  "
+        line = (f"trial {count}{total}  {outcome}  {best_text}  "
                 f"elapsed {time.monotonic() - self.started:.1f}s")
         if self.live:
             self.stream.write("\r\x1b[2K" + line)
@@ -448,7 +449,7 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher="random", n
     if complete and not budgeted:                  # reopened: the stored best keeps its checkpoint
         best = study.best_trial
         best_so_far.update(value=best.value, trial=best.id)
-    progress = ProgressLine(n_trials, metric, start_count=len(done)) if verbose else None
+    progress = ProgressLine(n_trials, metric) if verbose else None
     all_callbacks = [*callbacks, *([progress] if progress else [])]
     with _blas_thread_limit(blas_threads):
         try:

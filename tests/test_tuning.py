@@ -151,3 +151,64 @@ def test_progress_line():
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2 and lines[0].startswith("trial 1/2  accuracy ") and "best " in lines[1]
     assert "elapsed" in lines[1] and f"{result.best_value:.4f}" in lines[1]
+
+
+# --- the command line: nnhp tune ---------------------------------------------------------------------
+def run_cli(*argv):
+    from nnhp.cli import main
+    return main(list(argv))
+
+
+def test_cli_tune_prints_a_table_and_continues_a_stored_study(tmp_path, capsys):
+    db = tmp_path / "study.db"
+    args = ["tune", "--data", "spirals", "--trials", "3", "--max-epochs", "4", "--storage", str(db),
+            "--set", "n_layers=1", "--set", "batch_size=64", "--top", "2"]
+    assert run_cli(*args) == 0
+    out, err = capsys.readouterr()
+    assert "trial 3/3" in err and "elapsed" in err
+    assert out.splitlines()[0].split()[:3] == ["rank", "trial", "value"]
+    assert "best validation accuracy" in out and "test set" in out
+    args[args.index("3")] = "5"
+    assert run_cli(*args) == 0
+    out, err = capsys.readouterr()
+    assert "trial 4/5" in err and "trial 5/5" in err and "trial 1/5" not in err
+    from nnhp.search import Study
+    trials = Study(storage=db, name="tune").trials
+    assert len(trials) == 5 and all(t.params["n_layers"] == 1 for t in trials)
+
+
+def test_cli_tune_reads_a_toml_config_and_flags_win(tmp_path, capsys):
+    config = tmp_path / "tune.toml"
+    export = tmp_path / "trials.json"
+    config.write_text(f'''
+data = "spirals"
+trials = 5
+max_epochs = 3
+export = "{export}"
+drop = ["dropout"]
+[space]
+optimizer = ["adam", "adamw"]
+lr = {{ low = 1e-3, high = 1e-2, log = true }}
+units_1 = {{ low = 8, high = 16 }}
+n_layers = 1
+''')
+    assert run_cli("tune", "--config", str(config), "--trials", "2", "--quiet") == 0
+    import json
+    trials = json.loads(export.read_text())["trials"]
+    assert len(trials) == 2                                   # the flag beat the file's 5
+    for trial in trials:
+        p = trial["params"]
+        assert p["optimizer"] in ("adam", "adamw") and 1e-3 <= p["lr"] <= 1e-2 and 8 <= p["units_1"] <= 16
+        assert "dropout" not in p and isinstance(p["units_1"], int)
+
+
+def test_cli_tune_show_space_and_plain_errors(tmp_path, capsys):
+    assert run_cli("tune", "--show-space", "--set", "optimizer=sgd", "--drop", "penalty") == 0
+    out = capsys.readouterr().out
+    assert "'optimizer': Fixed('sgd')" in out and "momentum" in out and "beta1" not in out and "l2" not in out
+    bad = tmp_path / "bad.toml"
+    bad.write_text("trails = 3\n")
+    assert run_cli("tune", "--config", str(bad)) == 2
+    assert "unknown settings ['trails']" in capsys.readouterr().err
+    assert run_cli("tune", "--set", "optimizer") == 2
+    assert "NAME=VALUE" in capsys.readouterr().err
