@@ -228,3 +228,25 @@ def test_sigkill_at_random_moments_keeps_the_database_consistent(tmp_path):
                 assert trial.error == INTERRUPTED
         study.storage.close()
     assert sum(t.state == "complete" for t in trials) > 0
+
+
+def test_a_process_joining_a_live_study_leaves_its_running_trials_alone(tmp_path):
+    path = tmp_path / "shared.db"
+    first = Study(space(), RandomSearch(seed=0), storage=path, name="shared")
+    running = first.ask()
+    joined = Study(space(), RandomSearch(seed=1), storage=path, name="shared", fail_stale=False)
+    assert joined.trials[0].state == "running"
+    extra = joined.ask()
+    joined.tell(extra, 2.0)
+    first.tell(running, 1.0)
+    assert [t.state for t in first.trials] == ["complete", "complete"]
+
+
+def test_a_trial_marked_interrupted_that_still_finishes_keeps_its_result(tmp_path):
+    path = tmp_path / "shared.db"
+    first = Study(space(), RandomSearch(seed=0), storage=path, name="shared")
+    running = first.ask()
+    Study(space(), storage=path, name="shared")               # marks it failed (interrupted)
+    assert first.trials[0].error == INTERRUPTED
+    first.tell(running, 1.5)
+    assert first.trials[0].state == "complete" and first.trials[0].value == 1.5

@@ -23,7 +23,9 @@ Reopening
 ---------
 ``Study(storage="study.db", name="digits")`` on a file that already holds ``digits`` continues
 it: the searcher sees the old trials, and trials left ``running`` by a process that died are
-marked failed (their process is gone, nobody will tell them).
+marked failed (their process is gone, nobody will tell them). A process *joining* a study that
+another process is working on right now passes ``fail_stale=False``; and should a trial marked
+failed that way still finish after all, its real result replaces the mark.
 
 Parallel trials
 ---------------
@@ -31,7 +33,7 @@ Parallel trials
 inside its matrix products, so training several small networks this way uses several cores;
 asking and telling stay serialized, so searchers need not be thread-safe. (A process pool and
 Dask workers are on the roadmap; an SQLite study can already be shared by several processes,
-each calling ``optimize`` on it.)
+each calling ``optimize`` on it -- the ones that join a running study with ``fail_stale=False``.)
 """
 from __future__ import annotations
 
@@ -101,9 +103,11 @@ class Study:
     direction : "minimize" or "maximize" (None: "minimize", or the stored direction when reopening)
     storage : None (memory), a path to an SQLite file, or a Storage
     name : the study's name inside the storage
+    fail_stale : mark trials left ``running`` in the storage as failed (see Reopening)
     """
 
-    def __init__(self, space=None, searcher=None, direction=None, storage=None, name: str = "default"):
+    def __init__(self, space=None, searcher=None, direction=None, storage=None, name: str = "default", *,
+                 fail_stale: bool = True):
         self.storage = open_storage(storage)
         self.name = str(name)
         space = None if space is None else Space(space)
@@ -117,7 +121,8 @@ class Study:
         self.searcher = make_searcher(searcher)
         self._lock = threading.RLock()
         self._trial_ended = threading.Condition(self._lock)
-        self.storage.fail_running(self.study_id, INTERRUPTED)
+        if fail_stale:
+            self.storage.fail_running(self.study_id, INTERRUPTED)
 
     def __repr__(self) -> str:
         return (f"Study(name={self.name!r}, direction={self.direction!r}, searcher={self.searcher!r}, "
@@ -214,7 +219,8 @@ class Study:
         trial_id = trial.id if isinstance(trial, Trial) else int(trial)
         with self._lock:
             record = self.storage.get_trial(self.study_id, trial_id)
-            if record.state != RUNNING:
+            marked_stale = record.state == FAILED and record.error == INTERRUPTED
+            if record.state != RUNNING and not marked_stale:
                 raise ValueError(f"trial {trial_id} is already {record.state}; a trial is told once")
             if state is None:
                 state, value, error = judge(value)
