@@ -55,6 +55,26 @@ def make_step(batch: int, setting: bool):
     return step, model
 
 
+def make_gemms(batch: int, model):
+    """The step's eight matrix products alone (BLAS): the part no fused kernel can shorten."""
+    rng = numpy.random.default_rng(0)
+    X = rng.standard_normal((batch, SIZES[0])).astype(numpy.float32)
+    W1, W2, W3 = (model.params[i] for i in (0, 2, 4))
+    h1, h2, h3 = (numpy.empty((batch, width), numpy.float32) for width in SIZES[1:])
+    dW1, dW2, dW3 = (model.grads[i] for i in (0, 2, 4))
+
+    def gemms():
+        numpy.matmul(X, W1, out=h1)
+        numpy.matmul(h1, W2, out=h2)
+        numpy.matmul(h2, W3, out=h3)
+        numpy.matmul(h2.T, h3, out=dW3)
+        numpy.matmul(h3, W3.T, out=h2)
+        numpy.matmul(h1.T, h2, out=dW2)
+        numpy.matmul(h2, W2.T, out=h1)
+        numpy.matmul(X.T, h1, out=dW1)
+    return gemms
+
+
 def interleaved(functions: dict, reps: int, warmup: int = 5) -> dict:
     """Run the functions in turn, ``reps`` times each; per function (median, min) in ms."""
     for function in functions.values():
@@ -70,15 +90,18 @@ def interleaved(functions: dict, reps: int, warmup: int = 5) -> dict:
 
 
 def bench_training(batches, reps) -> list[str]:
-    rows = ["| batch | NumPy step (ms) | numba step (ms) | speed-up (median) | speed-up (min) |",
-            "|---:|---:|---:|---:|---:|"]
+    rows = ["| batch | NumPy step (ms) | numba step (ms) | speed-up (median) | speed-up (min) "
+            "| GEMMs alone (ms) | bound: NumPy step / GEMMs (min) |",
+            "|---:|---:|---:|---:|---:|---:|---:|"]
+    print("\n".join(rows), flush=True)
     for batch in batches:
-        plain, _ = make_step(batch, False)
+        plain, model = make_step(batch, False)
         fused, _ = make_step(batch, True)
-        result = interleaved({"numpy": plain, "numba": fused}, reps)
-        (p_med, p_min), (f_med, f_min) = result["numpy"], result["numba"]
+        result = interleaved({"numpy": plain, "numba": fused, "gemms": make_gemms(batch, model)}, reps)
+        (p_med, p_min), (f_med, f_min), (g_med, g_min) = result["numpy"], result["numba"], result["gemms"]
         rows.append(f"| {batch} | {p_med:.2f} (min {p_min:.2f}) | {f_med:.2f} (min {f_min:.2f}) | "
-                    f"{p_med / f_med:.2f}x | {p_min / f_min:.2f}x |")
+                    f"{p_med / f_med:.2f}x | {p_min / f_min:.2f}x | {g_med:.2f} (min {g_min:.2f}) | "
+                    f"{p_min / g_min:.2f}x |")
         print(rows[-1], flush=True)
     return rows
 
@@ -129,6 +152,7 @@ def kernel_cases(size: int):
 
 def bench_kernels(sizes, reps) -> list[str]:
     rows = ["| kernel | elements | NumPy (ms) | numba (ms) | speed-up (median) |", "|---|---:|---:|---:|---:|"]
+    print("\n".join(rows), flush=True)
     for size in sizes:
         for name, plain, fused in kernel_cases(size):
             result = interleaved({"numpy": plain, "numba": fused}, reps)
@@ -145,6 +169,7 @@ def main(argv=None) -> None:
     parser.add_argument("--kernel-sizes", type=int, nargs="+",
                         default=[1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 21])
     parser.add_argument("--kernels-only", action="store_true")
+    parser.add_argument("--training-only", action="store_true")
     args = parser.parse_args(argv)
     if not jit.available():
         sys.exit("bench_jit.py needs numba (pip install 'nnhp[jit]')")
@@ -156,8 +181,9 @@ def main(argv=None) -> None:
         print(f"# training step, MLP {'-'.join(map(str, SIZES))} ReLU float32, CE + Adam; "
               f"{args.reps} interleaved steps after warm-up")
         bench_training(args.batches, args.reps)
-    print(f"# kernels alone; {args.reps} interleaved calls after warm-up")
-    bench_kernels(args.kernel_sizes, args.reps)
+    if not args.training_only:
+        print(f"# kernels alone; {args.reps} interleaved calls after warm-up")
+        bench_kernels(args.kernel_sizes, args.reps)
     print(f"# numba threading layer: {numba.threading_layer()}, threads: {numba.get_num_threads()}")
     print("# GPU (CuPy + kernels/*.cu): not yet measured (no GPU in this session)")
 
