@@ -280,7 +280,8 @@ def optimizer_update(optimizer, param, grad, state: dict, coeffs: dict, kernel_s
         return False
     if not grad.flags.c_contiguous:
         grad = numpy.ascontiguousarray(grad)
-    update(optimizer, param, grad, state, coeffs, kernel_set or kernels(), param.dtype.type)
+    update(optimizer, param, grad, state, coeffs, kernels() if kernel_set is None else kernel_set,
+           param.dtype.type)
     return True
 
 

@@ -269,3 +269,87 @@ def test_an_installed_wheel_carries_the_kernels(tmp_path):
     assert folder.startswith(str(target)) and folder.endswith(os.path.join("nnhp", "kernels"))
     assert eval(names) == sorted(cuda.KERNEL_FILES + (cuda.COMMON_HEADER,))
     assert int(length) > 1000
+
+
+# --- launch arguments against the kernels' C signatures (no GPU needed) --------------------------
+def kernel_signatures(file_name):
+    """{kernel: [C parameter types]} parsed from a .cu file's extern "C" __global__ definitions."""
+    import re
+    text = (cuda.kernel_dir() / file_name).read_text()
+    signatures = {}
+    for name, params in re.findall(r'extern "C" __global__ void (\w+)\(([^)]*)\)', text):
+        types = []
+        for param in params.split(","):
+            words = param.replace("const ", "").split()
+            types.append(" ".join(words[:-1]) + ("*" if words[-1].startswith("*") else ""))
+        signatures[name] = [t.replace(" *", "*") for t in types]
+    return signatures
+
+
+class RecordingModule:
+    """Stands in for a cupy.RawModule: records each launch instead of running it."""
+
+    launches = []
+
+    def __init__(self, file_name, dtype_name):
+        self.file_name, self.dtype_name = file_name, dtype_name
+
+    def get_function(self, kernel):
+        def launch(grid, block, args):
+            RecordingModule.launches.append((self.file_name, self.dtype_name, kernel, grid, block, args))
+        return launch
+
+
+def expected_type(c_type, dtype):
+    real = numpy.dtype(dtype).type
+    return {"long long": numpy.int64, "int": numpy.int32, "unsigned int": numpy.uint32, "real": real,
+            "real*": ("array", numpy.dtype(dtype)), "double*": ("array", numpy.dtype(numpy.float64)),
+            "long long*": ("array", numpy.dtype(numpy.int64))}[c_type]
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_every_launch_passes_what_its_kernel_declares(monkeypatch, dtype):
+    """Argument count and the exact type of every scalar (a Python float would arrive as a
+    double): each wrapper in nnhp.cuda, run on NumPy stand-ins, against the C signature."""
+    import sys
+    import types
+    fake_cupy = types.SimpleNamespace(empty=numpy.empty, ascontiguousarray=numpy.ascontiguousarray,
+                                      int64=numpy.int64, float64=numpy.float64)
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    monkeypatch.setattr(cuda, "_module", RecordingModule)
+    monkeypatch.setattr(cuda, "_contiguous", lambda array: array)
+    RecordingModule.launches = []
+    x, g, bias = make((6, 5), dtype), make((6, 5), dtype, 1), make(5, dtype, 2)
+    for name in ("relu", "leaky_relu", "elu", "tanh", "sigmoid"):
+        layer = layers.activation(name)
+        cuda.bias_activation_forward(x, bias, numpy.empty_like(x), layer)
+        cuda.activation_forward(x, numpy.empty_like(x), layer)
+        cuda.activation_backward(g, x, numpy.empty_like(x), layer)
+    cuda.dropout_apply(x, numpy.empty_like(x), 2 ** 64 - 1, 0.8)
+    cuda.softmax_cross_entropy(x, numpy.arange(6) % 5, numpy.empty_like(x))
+    cuda.softmax_cross_entropy(x, numpy.full((6, 5), 0.2, dtype), numpy.empty_like(x))
+    for name, kwargs in [("SGD", {"momentum": 0.9}), ("Adagrad", {}), ("Adadelta", {}),
+                         ("RMSprop", {"centered": True, "momentum": 0.5}), ("Adam", {"amsgrad": True}),
+                         ("AdamW", {})]:
+        optimizer = getattr(optim, name)(**kwargs)
+        params = make(7, dtype)
+        state = {key: numpy.zeros(7, dtype) for key in optimizer.state_names}
+        assert cuda.optimizer_update(optimizer, params, make(7, dtype, 3), state, optimizer._coefficients(1))
+    launched = {kernel for _, _, kernel, _, _, _ in RecordingModule.launches}
+    declared = {}
+    for file_name in cuda.KERNEL_FILES:
+        declared.update({kernel: (file_name, sig) for kernel, sig in kernel_signatures(file_name).items()})
+    assert launched == set(declared)                         # every kernel is used, none is invented
+    for file_name, dtype_name, kernel, grid, block, args in RecordingModule.launches:
+        assert dtype_name == numpy.dtype(dtype).name
+        assert file_name == declared[kernel][0]
+        signature = declared[kernel][1]
+        assert len(args) == len(signature), (kernel, len(args), signature)
+        for position, (arg, c_type) in enumerate(zip(args, signature)):
+            want = expected_type(c_type, dtype)
+            if isinstance(want, tuple):
+                assert isinstance(arg, numpy.ndarray) and arg.dtype == want[1], (kernel, position, c_type)
+                assert arg.flags.c_contiguous
+            else:
+                assert type(arg) is want, (kernel, position, c_type, type(arg))
+        assert block == (cuda.THREADS_PER_BLOCK,) and 1 <= grid[0] <= cuda.MAX_BLOCKS
