@@ -23,13 +23,8 @@ more than NumPy's few passes over data that fits in cache. The thresholds were
 measured with ``benchmarks/bench_jit.py`` on a 2-core AMD EPYC (see
 benchmarks/RESULTS.md); "on" ignores them, so tests exercise every kernel at every size.
 
-Threads: each kernel call uses ``NNHP_JIT_THREADS`` threads, default 1. The win is
-memory traffic (one pass instead of a dozen), which one core already gets: fused
-Adam over 2M float32 parameters runs 5x faster than NumPy single-threaded. Several
-threads must meet at a barrier at the end of every call, and on a machine whose
-cores are busy (BLAS's own threads during training, other processes) a call then
-waits for a descheduled thread: measured 8-12 ms per call instead of 0.01-1 ms on a
-loaded 2-core box. Set ``NNHP_JIT_THREADS=0`` (all cores) on a quiet many-core machine.
+Threads: none. The kernels run on the calling thread (why: ``nnhp/numba_kernels.py``),
+so they are safe in threads and in forked worker processes alike.
 
 The decision depends only on the array's type, dtype and size (never on its memory
 layout: the wrappers copy a non-contiguous input), so a layer's forward and backward
@@ -43,7 +38,6 @@ import functools
 import importlib.util
 import os
 import sys
-import threading
 
 import numpy
 
@@ -51,7 +45,6 @@ from . import philox
 from .backend import array_module
 
 ENV_VAR = "NNHP_JIT"
-THREADS_ENV_VAR = "NNHP_JIT_THREADS"
 
 _NEVER = 1 << 62
 #: Smallest array (elements) for which "auto" picks the numba kernel; measured with
@@ -159,28 +152,9 @@ def follows_model(function):
     return wrapper
 
 
-def threads() -> int | None:
-    """Threads per kernel call: ``$NNHP_JIT_THREADS``, default 1; 0 means numba's default
-    (all cores). Why 1: see the module docstring."""
-    value = os.environ.get(THREADS_ENV_VAR, "1").strip() or "1"
-    if not value.isdigit():
-        raise ValueError(f"{THREADS_ENV_VAR} must be a whole number (0: all cores); got {value!r}")
-    return int(value) or None
-
-
-_thread_setting = threading.local()
-
-
 def kernels():
-    """The compiled kernels module (imports numba; compiles, or loads from cache, on first call),
-    with this thread's numba thread count set to ``threads()``."""
-    module = _load_kernels()
-    wanted = threads()
-    if getattr(_thread_setting, "threads", 0) != wanted:
-        import numba
-        numba.set_num_threads(wanted or numba.config.NUMBA_NUM_THREADS)
-        _thread_setting.threads = wanted   # numba's setting is per calling thread
-    return module
+    """The compiled kernels module (imports numba; compiles, or loads from cache, on first call)."""
+    return _load_kernels()
 
 
 @functools.cache
@@ -200,7 +174,7 @@ def activation_code(activation) -> tuple[int, float]:
 
 def dense_activation_forward(kernels, dense, activation, x, training: bool):
     """``activation.forward(dense.forward(x))`` with the bias folded into the activation:
-    z = x @ W (BLAS / cuBLAS), then out = f(z + b) in one fused pass, in place in z.
+    z = x @ W (BLAS / cuBLAS), then out = f(z + b) in one fused pass.
     Leaves both layers ready for their ``backward`` (dense.x, activation.out)."""
     xp = array_module(x)
     weights, bias = dense.params
@@ -209,7 +183,8 @@ def dense_activation_forward(kernels, dense, activation, x, training: bool):
         z = xp.matmul(x, weights, out=dense._buffer("out", (x.shape[0], dense.n_out), x))
     else:
         z = x @ weights
-    activation.out = kernels.bias_activation_forward(z, bias, z, activation)
+    out = activation._output("out", z, training)   # not in place: see numba_kernels.py on overlap
+    activation.out = kernels.bias_activation_forward(z, bias, out, activation)
     return activation.out
 
 
@@ -285,9 +260,16 @@ def optimizer_update(optimizer, param, grad, state: dict, coeffs: dict, kernel_s
     return True
 
 
+def _spare(param):
+    """A new empty array standing in for state an update does not use. Passing another
+    argument (or a view of one) instead would make the arrays overlap, and overlapping
+    arrays keep the compiled loop from being vectorized (measured: Adam 5x slower)."""
+    return array_module(param).empty(0, dtype=param.dtype)
+
+
 def _sgd(opt, param, grad, state, coeffs, k, real):
     use_momentum = opt.momentum != 0
-    buffer = state["momentum_buffer"] if use_momentum else param
+    buffer = state["momentum_buffer"] if use_momentum else _spare(param)
     k.sgd_update(param, grad, buffer, real(coeffs["lr"]), real(opt.momentum), real(1.0 - opt.dampening),
                  real(opt.weight_decay), opt.weight_decay != 0, use_momentum, bool(coeffs["first_step"]),
                  opt.dampening == 0, opt.nesterov)
@@ -305,9 +287,9 @@ def _adadelta(opt, param, grad, state, coeffs, k, real):
 
 
 def _rmsprop(opt, param, grad, state, coeffs, k, real):
-    square_avg = state["square_avg"]
-    k.rmsprop_update(param, grad, square_avg, state.get("grad_avg", square_avg),
-                     state.get("momentum_buffer", square_avg), real(coeffs["lr"]), real(opt.alpha),
+    spare = _spare(param)
+    k.rmsprop_update(param, grad, state["square_avg"], state.get("grad_avg", spare),
+                     state.get("momentum_buffer", spare), real(coeffs["lr"]), real(opt.alpha),
                      real(1.0 - opt.alpha), real(opt.eps), real(opt.momentum), real(opt.weight_decay),
                      opt.weight_decay != 0, opt.centered, opt.momentum > 0)
 
@@ -315,8 +297,7 @@ def _rmsprop(opt, param, grad, state, coeffs, k, real):
 def _adam(opt, param, grad, state, coeffs, k, real):
     beta1, beta2 = opt.betas
     correction = coeffs["bias_correction2_sqrt"]
-    exp_avg_sq = state["exp_avg_sq"]
-    k.adam_update(param, grad, state["exp_avg"], exp_avg_sq, state.get("max_exp_avg_sq", exp_avg_sq),
+    k.adam_update(param, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq", _spare(param)),
                   real(coeffs["step_size"] * correction), real(opt.eps * correction), real(beta1),
                   real(1.0 - beta1), real(beta2), real(1.0 - beta2), real(opt.weight_decay),
                   opt.weight_decay != 0, real(1.0 - coeffs["lr"] * opt.weight_decay),

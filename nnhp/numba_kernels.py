@@ -2,8 +2,8 @@
 
 A chain of NumPy operations such as Adam's update (a dozen ``out=`` calls) reads
 and writes every array once per operation. Each kernel here does the whole chain
-for one element before moving to the next, so memory is touched once, and
-``prange`` spreads the elements over the CPU cores. The arithmetic is the same,
+for one element before moving to the next, so memory is touched once, and LLVM
+vectorizes the loop (SIMD), as NumPy does each of its passes. The arithmetic is the same,
 operation for operation and in the same float type, as the NumPy code it replaces
 (``nnhp/layers.py``, ``nnhp/losses.py``, ``nnhp/optim.py``), so most kernels give
 bit-identical results; the exceptions (``exp``, ``tanh``, sums in a different order)
@@ -14,6 +14,16 @@ Rules every kernel follows:
     a Python float is float64 and would silently promote float32 math to float64;
   * ``fastmath=False``: no reassociation or fused multiply-add, so results stay
     reproducible and equal to NumPy's;
+  * ``error_model="numpy"``: x / 0 gives inf or nan as in NumPy, instead of a Python
+    ZeroDivisionError check per division, which also kept LLVM from vectorizing;
+  * arrays passed to one call never overlap (the callers pass separate buffers and
+    a spare empty array for unused state), so LLVM's runtime alias check lets the
+    vectorized loop run;
+  * one thread, no ``parallel=True``: measured on a 2-core box, a parallel call waits
+    at its closing barrier for whichever thread the OS descheduled (8-12 ms per call
+    under load, against 0.01-1.5 ms serial), GNU OpenMP makes forked worker processes
+    abort, and the speed-up comes from touching memory once, which one core gets
+    (see benchmarks/RESULTS.md);
   * ``cache=True``: compiled machine code is kept on disk, so only the very first
     call on a machine pays the compile time.
 
@@ -26,9 +36,8 @@ import math
 
 import numba
 import numpy
-from numba import prange
 
-_options = {"parallel": True, "cache": True, "fastmath": False, "nogil": True}
+_options = {"cache": True, "fastmath": False, "nogil": True, "error_model": "numpy"}
 
 from .jit import ACTIVATION_CODES
 
@@ -75,7 +84,7 @@ def bias_activation_forward(z, bias, out, kind, param):
     """out[i, j] = f(z[i, j] + bias[j]): a Dense layer's bias and its activation in one pass."""
     zero, one, half = z.dtype.type(0), z.dtype.type(1), z.dtype.type(0.5)
     n_rows, n_cols = z.shape
-    for i in prange(n_rows):
+    for i in range(n_rows):
         for j in range(n_cols):
             out[i, j] = _activate(z[i, j] + bias[j], kind, param, zero, one, half)
 
@@ -84,7 +93,7 @@ def bias_activation_forward(z, bias, out, kind, param):
 def activation_forward(x, out, kind, param):
     """out = f(x), elementwise over 1-D (flattened) arrays."""
     zero, one, half = x.dtype.type(0), x.dtype.type(1), x.dtype.type(0.5)
-    for i in prange(x.size):
+    for i in range(x.size):
         out[i] = _activate(x[i], kind, param, zero, one, half)
 
 
@@ -92,7 +101,7 @@ def activation_forward(x, out, kind, param):
 def activation_backward(grad_out, out, grad_in, kind, param):
     """grad_in = grad_out * f'(z), with f'(z) computed from the forward output."""
     zero, one = out.dtype.type(0), out.dtype.type(1)
-    for i in prange(out.size):
+    for i in range(out.size):
         grad_in[i] = grad_out[i] * _slope(out[i], kind, param, zero, one)
 
 
@@ -131,7 +140,7 @@ def dropout_apply(x, out, key0, key1, threshold, scale):
     zero = x.dtype.type(0)
     n = x.size
     no_bits = numpy.uint64(0)
-    for block in prange((n + 3) // 4):
+    for block in range((n + 3) // 4):
         counter = numpy.uint64(block)
         w0, w1, w2, w3 = _philox(counter & _LOW32, counter >> _SHIFT32, no_bits, no_bits, key0, key1)
         i = block * 4
@@ -174,7 +183,7 @@ def softmax_cross_entropy_labels(logits, labels, grad, row_losses, scale):
     ``scale`` = 1/n, so ``grad`` is d mean-loss / d logits; the caller sums the
     float64 ``row_losses``.
     """
-    for i in prange(logits.shape[0]):
+    for i in range(logits.shape[0]):
         row_max, log_sum_exp = _softmax_row(logits, grad, i)
         label = labels[i]
         row_losses[i] = log_sum_exp - (logits[i, label] - row_max)
@@ -186,7 +195,7 @@ def softmax_cross_entropy_labels(logits, labels, grad, row_losses, scale):
 @numba.njit(**_options)
 def softmax_cross_entropy_targets(logits, targets, grad, row_losses, scale):
     """As above with target rows t (one-hot or probabilities): loss sum_j t_j (lse - (z_j - m))."""
-    for i in prange(logits.shape[0]):
+    for i in range(logits.shape[0]):
         row_max, log_sum_exp = _softmax_row(logits, grad, i)
         loss = 0.0
         for j in range(logits.shape[1]):
@@ -207,7 +216,7 @@ def _decayed(param, grad, weight_decay, use_decay):
 @numba.njit(**_options)
 def sgd_update(param, grad, momentum_buffer, lr, momentum, one_minus_dampening, weight_decay,
                use_decay, use_momentum, first_step, undamped, nesterov):
-    for i in prange(param.size):
+    for i in range(param.size):
         g = _decayed(param[i], grad[i], weight_decay, use_decay)
         if use_momentum:
             if first_step:
@@ -223,7 +232,7 @@ def sgd_update(param, grad, momentum_buffer, lr, momentum, one_minus_dampening, 
 
 @numba.njit(**_options)
 def adagrad_update(param, grad, total, lr, eps, weight_decay, use_decay):
-    for i in prange(param.size):
+    for i in range(param.size):
         g = _decayed(param[i], grad[i], weight_decay, use_decay)
         s = total[i] + g * g
         total[i] = s
@@ -233,7 +242,7 @@ def adagrad_update(param, grad, total, lr, eps, weight_decay, use_decay):
 @numba.njit(**_options)
 def adadelta_update(param, grad, square_avg, acc_delta, lr, rho, one_minus_rho, eps,
                     weight_decay, use_decay):
-    for i in prange(param.size):
+    for i in range(param.size):
         g = _decayed(param[i], grad[i], weight_decay, use_decay)
         v = square_avg[i] * rho + g * g * one_minus_rho
         square_avg[i] = v
@@ -245,7 +254,7 @@ def adadelta_update(param, grad, square_avg, acc_delta, lr, rho, one_minus_rho, 
 @numba.njit(**_options)
 def rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, one_minus_alpha,
                    eps, momentum, weight_decay, use_decay, centered, use_momentum):
-    for i in prange(param.size):
+    for i in range(param.size):
         g = _decayed(param[i], grad[i], weight_decay, use_decay)
         v = square_avg[i] * alpha + g * g * one_minus_alpha
         square_avg[i] = v
@@ -267,7 +276,7 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, scaled_step_si
                 decay_factor, decoupled, amsgrad):
     """theta -= m / (sqrt(v) + eps c) * (step_size c), c = sqrt(1 - beta2^t): Adam as
     nnhp.optim.Adam computes it (the scaled_* scalars carry the factor c)."""
-    for i in prange(param.size):
+    for i in range(param.size):
         p = param[i]
         if decoupled:
             if use_decay:
