@@ -175,7 +175,7 @@ def main(argv=None) -> None:
         sys.exit("bench_jit.py needs numba (pip install 'nnhp[jit]')")
     import numba
     print(f"# python {platform.python_version()}, numpy {numpy.__version__}, numba {numba.__version__} "
-          f"(threading layer after first use: see below), {os.cpu_count()} CPUs, "
+          f"(kernels single-threaded), {os.cpu_count()} CPUs, "
           f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} at start")
     if not args.kernels_only:
         print(f"# training step, MLP {'-'.join(map(str, SIZES))} ReLU float32, CE + Adam; "
@@ -184,7 +184,6 @@ def main(argv=None) -> None:
     if not args.training_only:
         print(f"# kernels alone; {args.reps} interleaved calls after warm-up")
         bench_kernels(args.kernel_sizes, args.reps)
-    print(f"# numba threading layer: {numba.threading_layer()}, threads: {numba.get_num_threads()}")
     print("# GPU (CuPy + kernels/*.cu): not yet measured (no GPU in this session)")
 
 

@@ -314,7 +314,8 @@ def test_every_launch_passes_what_its_kernel_declares(monkeypatch, dtype):
     import sys
     import types
     fake_cupy = types.SimpleNamespace(empty=numpy.empty, ascontiguousarray=numpy.ascontiguousarray,
-                                      int64=numpy.int64, float64=numpy.float64)
+                                      int64=numpy.int64, float64=numpy.float64,
+                                      ndarray=type("NoDeviceArray", (), {}))
     monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
     monkeypatch.setattr(cuda, "_module", RecordingModule)
     monkeypatch.setattr(cuda, "_contiguous", lambda array: array)

@@ -317,17 +317,3 @@ def test_fit_with_jit_on_and_off_gives_the_same_history(monkeypatch, activation,
         numpy.testing.assert_allclose(histories[1][key], histories[0][key], rtol=1e-5, atol=1e-6, err_msg=key)
     numpy.testing.assert_allclose(weights[1], weights[0], rtol=1e-4, atol=1e-5)
 
-
-def test_thread_count_comes_from_the_environment(monkeypatch):
-    import numba
-    monkeypatch.setenv("NNHP_JIT_THREADS", "1")
-    jit.kernels()
-    assert numba.get_num_threads() == 1
-    monkeypatch.setenv("NNHP_JIT_THREADS", "0")
-    jit.kernels()
-    assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
-    monkeypatch.setenv("NNHP_JIT_THREADS", "two")
-    with pytest.raises(ValueError, match="NNHP_JIT_THREADS"):
-        jit.kernels()
-    monkeypatch.setenv("NNHP_JIT_THREADS", "1")
-    jit.kernels()
