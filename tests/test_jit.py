@@ -317,3 +317,19 @@ def test_fit_with_jit_on_and_off_gives_the_same_history(monkeypatch, activation,
         numpy.testing.assert_allclose(histories[1][key], histories[0][key], rtol=1e-5, atol=1e-6, err_msg=key)
     numpy.testing.assert_allclose(weights[1], weights[0], rtol=1e-4, atol=1e-5)
 
+
+
+def _relu_sum_with_kernels(_):
+    layer = layers.ReLU()
+    layer.jit = True
+    return float(layer.forward(numpy.linspace(-1, 1, 4096, dtype=numpy.float32), training=True).sum())
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_kernels_work_in_forked_worker_processes():
+    """A process pool forked after the parent ran kernels (as a parallel study does):
+    threaded numba kernels on GNU OpenMP abort such children; these run single-threaded."""
+    import multiprocessing
+    expected = _relu_sum_with_kernels(0)
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        assert pool.map_async(_relu_sum_with_kernels, range(2)).get(timeout=120) == [expected, expected]
