@@ -1,7 +1,7 @@
 """Benchmark the searchers: nnhp's GP against Optuna and scikit-optimize; Hyperband on digits.
 
 (a) Standard test functions (minimized; regret = best value found - global minimum):
-    Branin (2-D), Hartmann-6 (6-D), Rosenbrock-5 (5-D on [-2, 2]^5, log10 regret shown too).
+    Branin (2-D), Hartmann-6 (6-D), Rosenbrock-5 (5-D on [-2, 2]^5).
     For each of ``--seeds`` seeds, 50 evaluations by: random search, nnhp GPSearch,
     Optuna TPE, Optuna GPSampler and scikit-optimize gp_minimize (peers that are not
     installed are skipped). Reports median and inter-quartile range of the regret after
@@ -10,7 +10,7 @@
     against total epochs trained, for grid, random, GP and Hyperband (R = ``--max-epochs``,
     eta = 3, promotions warm-started from checkpoints).
 
-    python benchmarks/bench_search.py                       # ~15 min on 2 cores
+    python benchmarks/bench_search.py                       # ~20-30 min on 2 cores
     python benchmarks/bench_search.py --seeds 20 --workers 2 --write-results
 
 Runs go to a process pool of ``--workers`` (each process single-threaded BLAS); the
@@ -30,6 +30,7 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
+import json  # noqa: E402
 import math  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -182,23 +183,34 @@ def _one_run(job):
 # ------------------------------------------------------------------ suggestion timing
 
 def time_suggestions(method, n_obs, repeats=3, seed=0):
-    """Seconds for one suggestion (model fit + acquisition) given n_obs random observations
-    of Hartmann-6; median of ``repeats`` (each adds one more observation)."""
+    """Seconds (wall, CPU) for one suggestion (model fit + acquisition) given n_obs random
+    observations of Hartmann-6; median of ``repeats`` (each adds one more observation)."""
     fn, bounds, _ = FUNCTIONS["hartmann6"]
     rng = np.random.default_rng(seed)
     X = rng.random((n_obs + repeats, len(bounds)))
     y = [fn(x) for x in X]
-    times = []
+    times, cpu_times = [], []
+
+    class _Clock:           # wall-clock and process CPU time of one suggestion
+        def __enter__(self):
+            self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+        def __exit__(self, *exc):
+            times.append(time.perf_counter() - self.wall)
+            cpu_times.append(time.process_time() - self.cpu)
+
+    clock = _Clock()
     if method == "nnhp GP":
         from nnhp.search import Study
         from nnhp.search.gp import GPSearch
         study = Study(_space(bounds), searcher=GPSearch(seed=seed))
         for x, v in zip(X[:n_obs], y[:n_obs]):
             study.tell(study.ask({f"x{i}": float(xi) for i, xi in enumerate(x)}), v)
+        warm_up = study.ask()        # in a running study the previous fit is there to start from
+        study.tell(warm_up, fn([warm_up.params[f"x{i}"] for i in range(len(bounds))]))
         for k in range(repeats):
-            start = time.perf_counter()
-            trial = study.ask()
-            times.append(time.perf_counter() - start)
+            with clock:
+                trial = study.ask()
             study.tell(trial, fn([trial.params[f"x{i}"] for i in range(len(bounds))]))
     elif method in ("Optuna GP", "Optuna TPE"):
         import optuna
@@ -211,9 +223,8 @@ def time_suggestions(method, n_obs, repeats=3, seed=0):
                                                     distributions=distributions, value=v)
                           for x, v in zip(X[:n_obs], y[:n_obs])])
         for k in range(repeats):
-            start = time.perf_counter()
-            trial = study.ask(distributions)
-            times.append(time.perf_counter() - start)
+            with clock:
+                trial = study.ask(distributions)
             study.tell(trial, fn([trial.params[f"x{i}"] for i in range(6)]))
     elif method == "skopt gp_minimize":
         from skopt import Optimizer
@@ -221,14 +232,13 @@ def time_suggestions(method, n_obs, repeats=3, seed=0):
         optimizer.tell([list(x) for x in X[:n_obs - 1]], y[:n_obs - 1])
         last_x, last_y = list(X[n_obs - 1]), y[n_obs - 1]
         for k in range(repeats):      # skopt fits its GP in tell: time tell(one point) + ask
-            start = time.perf_counter()
-            optimizer.tell(last_x, last_y)
-            x = optimizer.ask()
-            times.append(time.perf_counter() - start)
+            with clock:
+                optimizer.tell(last_x, last_y)
+                x = optimizer.ask()
             last_x, last_y = x, fn(x)
     else:
         raise ValueError(method)
-    return float(np.median(times))
+    return float(np.median(times)), float(np.median(cpu_times))
 
 
 # ------------------------------------------------------------------ (b) digits
@@ -423,10 +433,13 @@ def main(argv=None):
     parser.add_argument("--functions", nargs="*", default=list(FUNCTIONS))
     parser.add_argument("--skip-a", action="store_true")
     parser.add_argument("--skip-b", action="store_true")
-    parser.add_argument("--digits-seeds", type=int, default=3)
+    parser.add_argument("--digits-seeds", type=int, default=5)
     parser.add_argument("--max-epochs", type=int, default=27)
     parser.add_argument("--digits-trials", type=int, default=40, help="trials for grid/random/GP")
     parser.add_argument("--write-results", action="store_true")
+    parser.add_argument("--cache", default=None,
+                        help="JSON file of finished runs of (a), reused when present (for development; "
+                             "the recorded results are a fresh run without it)")
     args = parser.parse_args(argv)
     for name in list(FUNCTIONS):
         if name not in args.functions:
@@ -443,12 +456,23 @@ def main(argv=None):
     started = time.perf_counter()
 
     if not args.skip_a:
+        cache = {}
+        if args.cache and os.path.exists(args.cache):
+            with open(args.cache) as handle:
+                cache = json.load(handle)
         jobs = [(f, m, s) for f in FUNCTIONS for m in methods for s in range(args.seeds)]
         results = {}
         with ProcessPoolExecutor(args.workers) as pool:
-            for (f, m, s), values, seconds in pool.map(_one_run, jobs):
-                results.setdefault((f, m), []).append((values, seconds))
+            todo = [job for job in jobs if "|".join(map(str, job)) not in cache]
+            for (f, m, s), values, seconds in pool.map(_one_run, todo):
+                cache["|".join(map(str, (f, m, s)))] = (values, seconds)
                 print(f"{f:12s} {m:18s} seed {s:2d}: best {min(values):.4g} ({seconds:.1f} s)", flush=True)
+                if args.cache:
+                    with open(args.cache, "w") as handle:
+                        json.dump(cache, handle)
+        for f, m, s in jobs:
+            values, seconds = cache["|".join(map(str, (f, m, s)))]
+            results.setdefault((f, m), []).append((values, seconds))
         regrets = {}
         for (f, m), runs in results.items():
             f_min = FUNCTIONS[f][2]
@@ -457,12 +481,12 @@ def main(argv=None):
         table = regret_table(regrets, methods)
         print(table)
         plot_regret(regrets, methods, os.path.join(HERE, "bench_search_regret.png"))
-        timing = ["| method | 50 obs | 100 obs | 200 obs |", "|---|---|---|---|"]
+        timing = ["| method (wall / CPU time) | 50 obs | 100 obs | 200 obs |", "|---|---|---|---|"]
         for m in methods:
             if m == "random":
                 continue
             _init_worker()
-            cells = [f"{1e3 * time_suggestions(m, n):.0f} ms" for n in (50, 100, 200)]
+            cells = ["%.0f / %.0f ms" % tuple(1e3 * t for t in time_suggestions(m, n)) for n in (50, 100, 200)]
             timing.append(f"| {m} | " + " | ".join(cells) + " |")
             print(timing[-1], flush=True)
         report += [f"### (a) Test functions: regret after 20 and 50 evaluations, {args.seeds} seeds",

@@ -103,6 +103,7 @@ JITTER = 1e-8
 def _require_scipy():
     try:
         import scipy.linalg
+        import scipy.linalg.lapack
         import scipy.optimize
         import scipy.special
         import scipy.stats  # noqa: F401
@@ -160,33 +161,42 @@ def matern52(A: np.ndarray, B: np.ndarray, length_scales, signal_var: float = 1.
 # ------------------------------------------------------------------ hyperparameters
 
 class KernelPrior:
-    """Weak log-normal priors and hard bounds on ``theta = (log l, log s2, log noise)``.
+    """Weak priors and hard bounds on ``theta = (log l, log s2, log noise)``.
 
     Inputs live in [0,1]^d and outputs are standardized, so fixed numbers make sense:
 
-    * ``log l_j ~ N(log 0.5, 1.5^2)``: a function that varies over half the range of
-      each input, give or take a factor 4.5 (one sd). We first tried the
-      "dimension-scaled" prior of Hvarfner et al. (2024), median ``l = e^sqrt2 sqrt d``
-      (10 for d = 6): with 10-20 points it kept the fits too smooth to exploit, and on
-      Hartmann-6 the median regret after 50 evaluations was 0.22 against 0.16 with this
-      one (4 seeds);
+    * length scales, ``t_j = log(l_j / 0.5)``: ``log p = -0.2 cosh(2 t_j)``. Nearly flat
+      for ``l`` between ~0.2 and ~1.4, then a steep wall on both sides (it is the
+      shape of Optuna's prior ``-(0.1/x + 0.1 x)`` on ``x = 1/l^2``, centred at 0.5
+      instead of 1). The wall matters: with 10-30 points the likelihood happily
+      declares a dimension irrelevant (``l`` -> 10) and the search then never moves
+      along it. (We first tried the "dimension-scaled" log-normal prior of Hvarfner et
+      al., 2024, median ``l = e^sqrt2 sqrt d``, 10 for d = 6: too smooth to exploit;
+      Hartmann-6 regret after 50 evaluations 0.22 vs 0.12, 4-5 seeds);
     * ``log s2 ~ N(0, 1)``: standardized outputs have unit variance;
     * ``log noise ~ N(log 1e-3, 2^2)``: most tuning objectives are nearly
       deterministic, but the noise may grow to absorb genuine scatter.
     Bounds: ``l in [1e-2, 1e2]``, ``s2 in [1e-2, 1e2]``, ``noise in [1e-6, 1]``.
+    ``mean``/``std`` also say where random restarts of the fit are drawn.
     """
+
+    LENGTH_SCALE_CENTRE = 0.5
 
     def __init__(self, dim: int):
         self.dim = dim
-        self.mean = np.concatenate([np.full(dim, math.log(0.5)), [0.0, math.log(1e-3)]])
+        self.mean = np.concatenate([np.full(dim, math.log(self.LENGTH_SCALE_CENTRE)),
+                                    [0.0, math.log(1e-3)]])
         self.std = np.concatenate([np.full(dim, 1.5), [1.0, 2.0]])
         self.bounds = ([(math.log(1e-2), math.log(1e2))] * dim
                        + [(math.log(1e-2), math.log(1e2)), (math.log(1e-6), 0.0)])
 
     def log_density(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Log prior density (up to a constant) and its gradient."""
-        z = (theta - self.mean) / self.std
-        return -0.5 * float(z @ z), -z / self.std
+        dim = self.dim
+        z = (theta[dim:] - self.mean[dim:]) / self.std[dim:]
+        t = theta[:dim] - math.log(self.LENGTH_SCALE_CENTRE)
+        value = -0.5 * float(z @ z) - 0.2 * float(np.cosh(2.0 * t).sum())
+        return value, np.concatenate([-0.4 * np.sinh(2.0 * t), -z / self.std[dim:]])
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         low, high = np.array(self.bounds).T
@@ -213,15 +223,15 @@ def log_marginal_likelihood(theta: np.ndarray, X: np.ndarray, y: np.ndarray,
     decay = np.exp(-SQRT5 * r)
     K_f = signal_var * (1.0 + SQRT5 * r + (5.0 / 3.0) * r * r) * decay
     K = K_f + (noise + JITTER) * np.eye(n)
-    try:
-        L = scipy.linalg.cholesky(K, lower=True, check_finite=False)
-    except np.linalg.LinAlgError:
+    L, info = scipy.linalg.lapack.dpotrf(K, lower=1, clean=1)
+    if info != 0:                                   # not positive definite
         return (-np.inf, np.zeros_like(theta)) if return_grad else -np.inf
     alpha = scipy.linalg.cho_solve((L, True), y, check_finite=False)
     lml = -0.5 * float(y @ alpha) - float(np.log(np.diag(L)).sum()) - 0.5 * n * LOG_2PI
     if not return_grad:
         return lml
-    K_inv = scipy.linalg.cho_solve((L, True), np.eye(n), check_finite=False)
+    K_inv, _ = scipy.linalg.lapack.dpotri(L, lower=1)   # lower triangle of K^{-1}
+    K_inv = K_inv + np.tril(K_inv, -1).T
     W = np.outer(alpha, alpha) - K_inv          # d lml / dK = W / 2
     grad = np.empty_like(theta)
     # dK/dlog l_j = G * D_j^2 / l_j^2, G = 5/3 s2 (1 + sqrt5 r) e^{-sqrt5 r};
@@ -440,17 +450,19 @@ def acquisition_and_grad(gp: GaussianProcess, U: np.ndarray, best: float,
 def maximize_acquisition(gp: GaussianProcess, best: float, rng: np.random.Generator,
                          project=None, is_taken=None, incumbents: np.ndarray | None = None,
                          kind: str = "log_ei", beta: float = 4.0, n_candidates: int = 1024,
-                         n_local: int = 256, n_refine: int = 5, max_iter: int = 50) -> np.ndarray:
+                         n_local: int = 256, n_refine: int = 10, max_iter: int = 50) -> np.ndarray:
     """Return the valid point of the unit cube with the highest acquisition found.
 
     1. Score ``n_candidates`` scrambled-Sobol points and ``n_local`` Gaussian
        perturbations of the ``incumbents`` (the best points so far: the optimum of a
        BO acquisition is often close to them, and random points rarely land there in
        several dimensions).
-    2. Polish the ``n_refine`` best with L-BFGS-B on the continuous relaxation, using
-       the analytic gradient. All starts go into one L-BFGS-B problem (the sum of their
-       acquisitions, separable, so each block follows its own gradient): one SciPy
-       call instead of ``n_refine``.
+    2. Polish ``n_refine`` starts with L-BFGS-B on the continuous relaxation, using
+       the analytic gradient: the best candidate, the best point observed so far, and
+       candidates drawn in proportion to ``exp(acquisition)`` (the local-search
+       initialization of Optuna's GPSampler). All starts go into one L-BFGS-B problem
+       (the sum of their acquisitions, separable, so each block follows its own
+       gradient): one SciPy call instead of ``n_refine``.
     3. ``project`` snaps points to valid ones (round integers, one-hot argmax, neutral
        inactive dimensions); the projected pool is re-scored and the best point not
        ``is_taken`` (already observed or pending) wins.
@@ -462,7 +474,7 @@ def maximize_acquisition(gp: GaussianProcess, best: float, rng: np.random.Genera
     pools = [sobol.random(n_candidates)]
     if incumbents is not None and len(incumbents) and n_local:
         picks = incumbents[rng.integers(len(incumbents), size=n_local)]
-        scales = np.array([0.2, 0.05, 0.01])[rng.integers(3, size=n_local)][:, None]
+        scales = np.array([0.2, 0.05, 0.01, 0.002])[rng.integers(4, size=n_local)][:, None]
         pools.append(np.clip(picks + scales * gp.length_scales.clip(max=1.0)
                              * rng.standard_normal(picks.shape), 0.0, 1.0))
     raw = np.vstack(pools)
@@ -470,7 +482,19 @@ def maximize_acquisition(gp: GaussianProcess, best: float, rng: np.random.Genera
         raw = project(raw)
     raw_scores = acquisition_and_grad(gp, raw, best, kind, beta, return_grad=False)
     order = np.argsort(-raw_scores)
-    starts = raw[order[:n_refine]]
+    # Starts: the best candidate, the incumbent itself (nudged off its observed point, where
+    # sigma = 0), and the rest drawn with probability proportional to exp(score) (a
+    # "roulette": mostly good candidates, but from several basins, not ten copies of one).
+    chosen = [order[0]]
+    weights = np.exp(np.clip(raw_scores - raw_scores[order[0]], -700.0, 0.0))
+    weights[order[0]] = 0.0
+    n_roulette = min(n_refine - 2, int(np.count_nonzero(weights > 0)))
+    if n_roulette > 0:
+        chosen += list(rng.choice(len(raw), size=n_roulette, replace=False, p=weights / weights.sum()))
+    starts = raw[chosen]
+    if incumbents is not None and len(incumbents):
+        nudged = np.clip(incumbents[:1] + 1e-3 * rng.standard_normal((1, dim)), 0.0, 1.0)
+        starts = np.vstack([starts, nudged])
 
     def negative_total(flat):
         values, grads = acquisition_and_grad(gp, flat.reshape(-1, dim), best, kind, beta)
@@ -495,6 +519,50 @@ def maximize_acquisition(gp: GaussianProcess, best: float, rng: np.random.Genera
 
 
 # ------------------------------------------------------------------ the searcher
+
+def yeo_johnson(y: np.ndarray, lam):
+    """The Yeo-Johnson power transform ``psi_lambda(y)`` (elementwise; ``lam`` may be an array
+    broadcasting against y)::
+
+        y >= 0:  ((y + 1)^lam - 1) / lam            (log(y + 1) at lam = 0)
+        y <  0:  -((1 - y)^(2 - lam) - 1) / (2 - lam)  (-log(1 - y) at lam = 2)
+    """
+    y, lam = np.broadcast_arrays(np.asarray(y, dtype=float), np.asarray(lam, dtype=float))
+    out = np.empty(y.shape)
+    pos = y >= 0
+    lp, yp = lam[pos], y[pos]
+    small = np.abs(lp) < 1e-8
+    out[pos] = np.where(small, np.log1p(yp), np.expm1(lp * np.log1p(yp)) / np.where(small, 1.0, lp))
+    ln, yn = 2.0 - lam[~pos], y[~pos]
+    small = np.abs(ln) < 1e-8
+    out[~pos] = -np.where(small, np.log1p(-yn), np.expm1(ln * np.log1p(-yn)) / np.where(small, 1.0, ln))
+    return out
+
+
+def warp_outputs(y: np.ndarray, lambdas: np.ndarray = np.linspace(-2.0, 1.0, 61)) -> np.ndarray:
+    """Yeo-Johnson transform of y with the exponent that makes it most Gaussian (max likelihood).
+
+    A GP assumes Gaussian outputs; objectives are often heavy-tailed (a loss that
+    explodes for bad learning rates, Rosenbrock's 1e4 walls). A few huge values then
+    set the output scale and flatten the region that matters. The monotone transform
+    ``psi_lambda`` (Yeo & Johnson, 2000; see :func:`yeo_johnson`) keeps the order of the
+    values, so the minimum is still the minimum. ``lambda`` maximizes the profile
+    log-likelihood ``-n/2 log var(psi_lambda(y)) + (lambda - 1) sum sign(y) log(1 + |y|)``
+    over a grid in [-2, 1]: ``lambda < 1`` compresses large (bad) values and stretches
+    small (good) ones; ``lambda > 1`` would compress the few very good values, exactly
+    the ones the search must resolve, so it is not allowed (1 = no change).
+    """
+    scaled = (y - np.median(y)) / (np.std(y) + 1e-300)
+    with np.errstate(all="ignore"):
+        warped = yeo_johnson(scaled[None, :], lambdas[:, None])          # (n_lambdas, n)
+        log_lik = (-0.5 * len(y) * np.log(warped.var(axis=1))
+                   + (lambdas - 1.0) * np.sum(np.sign(scaled) * np.log1p(np.abs(scaled))))
+    log_lik[~np.isfinite(log_lik)] = -np.inf
+    best = int(np.argmax(log_lik))
+    if not np.isfinite(log_lik[best]) or np.ptp(warped[best]) == 0:
+        return y
+    return warped[best]
+
 
 class _Projector:
     """Snap many unit-cube points to valid encodings at once (``space.snap`` row by row is slow).
@@ -537,8 +605,13 @@ class GPSearch(Searcher):
 
     ``GPSearch(seed=0, n_initial=10, acquisition="log_ei")``:
 
-    * the first ``n_initial`` trials are a scrambled Sobol sequence on the unit cube
-      (spread out more evenly than random points), decoded into the space;
+    * the first ``n_initial`` trials are a Latin hypercube on the unit cube (each
+      coordinate's ``n_initial`` strata are hit once: spread out more evenly than
+      random points), decoded into the space; ``initial_design="sobol"`` or
+      ``"random"`` for the alternatives;
+    * objective values pass through a fitted Yeo-Johnson transform
+      (:func:`warp_outputs`; ``output_warping=False`` turns it off), so a few huge
+      losses do not flatten the model where the good values are;
     * then every ``ask`` fits a GP to the completed trials and maximizes the acquisition (``"log_ei"`` or
       ``"ucb"`` with ``beta``) over valid points;
     * trials still running are *pending*: the GP is told a "constant lie" for each
@@ -547,7 +620,10 @@ class GPSearch(Searcher):
     * failed trials are left out of the hyperparameter fit; afterwards each is added as
       a pessimistic fantasy (the worst value seen), which steers the search away from
       regions that crash without letting a crash distort the model's scales;
-    * a point equal to any earlier trial (complete, failed or pending) is never proposed.
+    * a point equal to any earlier trial (complete, failed or pending), or closer to one
+      than ``min_distance`` (max-norm on the unit cube), is never proposed;
+    * ``xi`` > 0 asks EI for improvements larger than ``xi`` (normalized units): more
+      exploration, less precision. Default 0.
 
     Kernel hyperparameters are refitted with ``n_restarts`` random restarts while there
     are at most ``full_refit_until`` observations; after that from the previous
@@ -559,7 +635,8 @@ class GPSearch(Searcher):
 
     def __init__(self, seed: int | None = 0, n_initial: int = 10, acquisition: str = "log_ei", *,
                  beta: float = 4.0, n_candidates: int = 1024, n_restarts: int = 2,
-                 full_refit_until: int = 60, full_refit_every: int = 10):
+                 full_refit_until: int = 60, full_refit_every: int = 10, output_warping: bool = True, xi: float = 0.0,
+                 min_distance: float = 1e-4, initial_design: str = "lhs"):
         if acquisition not in ("log_ei", "ucb"):
             raise ValueError(f"acquisition must be 'log_ei' or 'ucb', got {acquisition!r}")
         if n_initial < 1:
@@ -572,21 +649,45 @@ class GPSearch(Searcher):
         self.n_restarts = n_restarts
         self.full_refit_until = full_refit_until
         self.full_refit_every = full_refit_every
+        self.output_warping = output_warping
+        self.xi = float(xi)
+        self.min_distance = float(min_distance)
+        if initial_design not in ("lhs", "sobol", "random"):
+            raise ValueError(f"initial_design must be 'lhs', 'sobol' or 'random', got {initial_design!r}")
+        self.initial_design = initial_design
         self.rng = np.random.default_rng(seed)
         self._theta = None
         self._n_fits = 0
-        self._sobol = None
+        self._design = None
         self._projector = None
+        self._encodings = {}             # trial id -> its point of the unit cube
         self.last_gp = None
 
     # -- the initial design --
     def _initial_point(self, space, index: int) -> np.ndarray:
+        """Point ``index`` of the initial design: a Latin hypercube of ``n_initial`` points
+        ("lhs": each coordinate's n strata hit once, in random combinations), a scrambled
+        Sobol sequence ("sobol"), or independent uniform points ("random"); past
+        ``n_initial`` (failed or duplicate initial trials) the points are uniform."""
         scipy = _require_scipy()
-        if self._sobol is None or len(self._sobol) <= index:
-            size = 2 ** max(4, int(math.ceil(math.log2(index + 1))) + 1)
-            sampler = scipy.stats.qmc.Sobol(max(space.n_encoded, 1), scramble=True, seed=self.seed)
-            self._sobol = sampler.random(size)
-        return self._sobol[index, :space.n_encoded]
+        dim = max(space.n_encoded, 1)
+        if self._design is None:
+            if self.initial_design == "lhs":
+                self._design = scipy.stats.qmc.LatinHypercube(dim, seed=self.seed).random(self.n_initial)
+            elif self.initial_design == "sobol":
+                size = 2 ** int(math.ceil(math.log2(self.n_initial)))
+                self._design = scipy.stats.qmc.Sobol(dim, scramble=True, seed=self.seed).random(size)
+            else:
+                self._design = np.empty((0, dim))
+        if index < min(len(self._design), self.n_initial):
+            return self._design[index, :space.n_encoded]
+        return np.random.default_rng([0 if self.seed is None else self.seed, index]).random(space.n_encoded)
+
+    def _encode(self, space, trial) -> np.ndarray:
+        cached = self._encodings.get(trial.id)
+        if cached is None or cached[0] is not space:
+            cached = self._encodings[trial.id] = (space, space.encode(trial.params))
+        return cached[1]
 
     # -- the protocol --
     def ask(self, study):
@@ -616,14 +717,18 @@ class GPSearch(Searcher):
                 params = space.sample(self.rng)
             return Proposal(params=params, info={"searcher": "gp", "phase": "initial"})
 
-        X = np.array([space.encode(t.params) for t in complete])
+        X = np.array([self._encode(space, t) for t in complete])
         y = sign * np.array([t.value for t in complete], dtype=float)
+        if self.output_warping and len(y) >= 3 and np.ptp(y) > 0:
+            y = warp_outputs(y)
         full = len(complete) <= self.full_refit_until or self._n_fits % self.full_refit_every == 0
-        gp = GaussianProcess(n_restarts=self.n_restarts if full else 0, seed=self.rng.integers(2**31))
+        gp = GaussianProcess(n_restarts=self.n_restarts if full else 0, seed=self.rng.integers(2**31),
+                             max_iter=200 if full else 50)
         gp.fit(X, y, warm_start=self._theta)
         self._theta = gp.theta
         self._n_fits += 1
         best = float(gp.y_norm.min())
+        target = best - self.xi     # EI counts only improvements beyond xi (normalized units)
         # Fantasies, added after the hyperparameters are fitted on real results only:
         # pending trials get the optimistic lie "as good as the best" (constant liar),
         # failed ones the pessimistic "as bad as the worst", so the search neither
@@ -631,16 +736,23 @@ class GPSearch(Searcher):
         worst = float(gp.y_norm.max())
         fantasies = [(t, best) for t in pending] + [(t, worst) for t in failed]
         if fantasies:
-            gp.condition_on(np.array([space.encode(t.params) for t, _ in fantasies]),
+            gp.condition_on(np.array([self._encode(space, t) for t, _ in fantasies]),
                             np.array([lie for _, lie in fantasies]))
         if self._projector is None or self._projector.space is not space:
             self._projector = _Projector(space)
 
+        # A point within min_distance (max-norm, unit cube) of an earlier one is as good as
+        # taken: re-measuring next to a known value teaches little, and without this rule
+        # EI can creep towards a boundary optimum in ever smaller steps (seen on Branin).
+        seen = gp.X                                   # observed, pending and failed points
+
         def is_taken(u):
+            if self.min_distance > 0 and np.min(np.max(np.abs(seen - u), axis=1)) < self.min_distance:
+                return True
             return space.key(space.decode(u)) in taken
 
         incumbents = X[np.argsort(y)[:5]]
-        u = maximize_acquisition(gp, best, self.rng, project=self._projector, is_taken=is_taken,
+        u = maximize_acquisition(gp, target, self.rng, project=self._projector, is_taken=is_taken,
                                  incumbents=incumbents, kind=self.acquisition, beta=self.beta,
                                  n_candidates=self.n_candidates)
         self.last_gp = gp
