@@ -10,8 +10,9 @@
     against total epochs trained, for grid, random, GP and Hyperband (R = ``--max-epochs``,
     eta = 3, promotions warm-started from checkpoints).
 
-    python benchmarks/bench_search.py                       # ~20-30 min on 2 cores
-    python benchmarks/bench_search.py --seeds 20 --workers 2 --write-results
+    python benchmarks/bench_search.py              # quick: 3 seeds, ~6 min on 2 cores
+    python benchmarks/bench_search.py --full       # the recorded run: 10 seeds, 5 digits seeds, ~25 min
+    flock /tmp/nnhp_bench.lock python benchmarks/bench_search.py --full --write-results
 
 Runs go to a process pool of ``--workers`` (each process single-threaded BLAS); the
 timings of (a) run afterwards, alone. ``--write-results`` replaces the section
@@ -427,13 +428,16 @@ def write_results_section(text, path=os.path.join(HERE, "RESULTS.md"), heading="
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=10, help="seeds per function and method (a)")
+    parser.add_argument("--full", action="store_true",
+                        help="the recorded configuration: --seeds 10 --digits-seeds 5 (~25 min on 2 cores)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per function and method in (a) "
+                                                               "(default 3; 10 with --full)")
     parser.add_argument("--workers", type=int, default=2, help="processes running the runs")
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
     parser.add_argument("--functions", nargs="*", default=list(FUNCTIONS))
     parser.add_argument("--skip-a", action="store_true")
     parser.add_argument("--skip-b", action="store_true")
-    parser.add_argument("--digits-seeds", type=int, default=5)
+    parser.add_argument("--digits-seeds", type=int, default=None, help="default 2; 5 with --full")
     parser.add_argument("--max-epochs", type=int, default=27)
     parser.add_argument("--digits-trials", type=int, default=40, help="trials for grid/random/GP")
     parser.add_argument("--write-results", action="store_true")
@@ -441,6 +445,10 @@ def main(argv=None):
                         help="JSON file of finished runs of (a), reused when present (for development; "
                              "the recorded results are a fresh run without it)")
     args = parser.parse_args(argv)
+    if args.seeds is None:
+        args.seeds = 10 if args.full else 3
+    if args.digits_seeds is None:
+        args.digits_seeds = 5 if args.full else 2
     for name in list(FUNCTIONS):
         if name not in args.functions:
             del FUNCTIONS[name]
@@ -449,7 +457,8 @@ def main(argv=None):
     report = []
     command = "python benchmarks/bench_search.py " + " ".join(argv if argv is not None else sys.argv[1:])
     report.append(f"Command: `{command.strip()}`  \nMachine: 2-core AMD EPYC, 24 GiB, no GPU; "
-                  f"{datetime.date.today().isoformat()}; numpy {np.__version__}"
+                  f"{datetime.date.today().isoformat()}; load average at start "
+                  f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; numpy {np.__version__}"
                   + "".join(f"; {m} {_version(m)}" for m in ("scipy", "optuna", "skopt")))
     if skipped:
         report.append(f"Skipped (not installed): {', '.join(skipped)}")
