@@ -50,7 +50,7 @@ _NEVER = 1 << 62
 #: Smallest array (elements) for which "auto" picks the numba kernel; measured with
 #: benchmarks/bench_jit.py (see the module docstring). Activations go by layer name.
 MIN_SIZE = {
-    "identity": 1 << 14, "relu": 1 << 14, "leaky_relu": 1 << 14,
+    "identity": 1 << 12, "relu": 1 << 12, "leaky_relu": 1 << 12,
     # numba calls the scalar libm tanhf/expm1f per element; NumPy has SIMD loops for
     # them, ~20x faster (measured). So "auto" keeps NumPy; "on" still runs the kernels.
     "tanh": _NEVER, "sigmoid": _NEVER, "elu": _NEVER,
