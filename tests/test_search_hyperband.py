@@ -113,7 +113,8 @@ def test_parallel_workers_never_stall_on_a_rung():
     assert len(trials) == 22 and all(t.state == "complete" for t in trials)
 
 
-def test_resumed_training_matches_uninterrupted_training_bit_for_bit(tmp_path):
+@pytest.mark.parametrize("storage", ["memory", "sqlite"])
+def test_resumed_training_matches_uninterrupted_training_bit_for_bit(tmp_path, storage):
     import nnhp
     from nnhp.train import checkpoint_state, restore_checkpoint
 
@@ -138,7 +139,7 @@ def test_resumed_training_matches_uninterrupted_training_bit_for_bit(tmp_path):
 
     study = Study(Space({"lr": Float(1e-3, 1e-2, log=True)}),
                   searcher=SuccessiveHalving(n_configs=3, max_budget=9, eta=3, seed=0),
-                  storage=str(tmp_path / "study.db"))
+                  storage=None if storage == "memory" else str(tmp_path / "study.db"))
     study.optimize(objective)
     final = [t for t in study.trials if t.budget == 9]
     assert len(final) == 1 and final[0].parent_id is not None
