@@ -271,3 +271,33 @@ def test_small_finite_space_is_exhausted_without_duplicates():
 def test_unknown_acquisition_is_rejected():
     with pytest.raises(ValueError, match="acquisition"):
         GPSearch(acquisition="pi")
+
+
+def test_yeo_johnson_matches_scipy_and_warping_keeps_the_order():
+    stats = pytest.importorskip("scipy.stats")
+    y = np.random.default_rng(0).lognormal(size=40) - 1.5
+    for lam in (-1.5, 0.0, 0.5, 1.0, 2.0, 2.5):
+        np.testing.assert_allclose(gpmod.yeo_johnson(y, lam), stats.yeojohnson(y, lam), rtol=1e-12, atol=1e-12)
+    heavy = np.concatenate([np.linspace(0, 1, 30), [50.0, 400.0, 3000.0]])   # a few exploding losses
+    warped = gpmod.warp_outputs(heavy)
+    assert np.array_equal(np.argsort(warped), np.argsort(heavy))
+    spread = (warped[29] - warped[0]) / (warped.max() - warped.min())
+    assert spread > 10 * (heavy[29] - heavy[0]) / (heavy.max() - heavy.min())   # the good part is resolved
+
+
+def test_initial_design_is_a_latin_hypercube():
+    space = Space({"a": Float(0, 1), "b": Float(0, 1), "c": Float(0, 1)})
+    study = Study(space, searcher=GPSearch(seed=3, n_initial=8))
+    study.optimize(lambda t: sum(t.params.values()), n_trials=8)
+    points = np.array([space.encode(t.params) for t in study.trials])
+    for column in points.T:                       # each of the 8 strata of each axis hit once
+        assert sorted(np.floor(column * 8).astype(int)) == list(range(8))
+
+
+def test_no_proposal_closer_than_min_distance():
+    space = Space({"x": Float(0, 1), "y": Float(0, 1)})
+    study = Study(space, searcher=GPSearch(seed=0, n_initial=5, min_distance=0.02))
+    study.optimize(lambda t: (t.params["x"] - 1.0) ** 2 + (t.params["y"] - 0.3) ** 2, n_trials=25)
+    points = np.array([space.encode(t.params) for t in study.trials])
+    gaps = np.abs(points[:, None] - points[None]).max(axis=-1)[np.triu_indices(len(points), 1)]
+    assert gaps.min() >= 0.02
