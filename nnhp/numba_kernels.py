@@ -16,9 +16,9 @@ Rules every kernel follows:
     reproducible and equal to NumPy's;
   * ``error_model="numpy"``: x / 0 gives inf or nan as in NumPy, instead of a Python
     ZeroDivisionError check per division, which also kept LLVM from vectorizing;
-  * arrays passed to one call never overlap (the callers pass separate buffers and
-    a spare empty array for unused state), so LLVM's runtime alias check lets the
-    vectorized loop run;
+  * arrays a loop touches never overlap (separate buffers; unused state gets an
+    empty spare that the loop of that variant never touches), so LLVM's runtime
+    overlap check lets the vectorized loop run;
   * one thread, no ``parallel=True``: measured on a 2-core box, a parallel call waits
     at its closing barrier for whichever thread the OS descheduled (8-12 ms per call
     under load, against 0.01-1.5 ms serial), GNU OpenMP makes forked worker processes
@@ -213,20 +213,28 @@ def _decayed(param, grad, weight_decay, use_decay):
     return param * weight_decay + grad if use_decay else grad
 
 
+# Branches on a flag sit outside the loops, and a loop touches only the arrays its
+# variant uses: an array that a loop merely might touch still enters LLVM's runtime
+# overlap check, and a spare that happens to lie near a real buffer then sends the
+# whole update down the scalar (unvectorized) path -- measured 3-6x slower.
+
 @numba.njit(**_options)
 def sgd_update(param, grad, momentum_buffer, lr, momentum, one_minus_dampening, weight_decay,
                use_decay, use_momentum, first_step, undamped, nesterov):
+    if not use_momentum:
+        for i in range(param.size):
+            param[i] -= _decayed(param[i], grad[i], weight_decay, use_decay) * lr
+        return
     for i in range(param.size):
         g = _decayed(param[i], grad[i], weight_decay, use_decay)
-        if use_momentum:
-            if first_step:
-                buf = g
-            elif undamped:
-                buf = momentum_buffer[i] * momentum + g
-            else:
-                buf = momentum_buffer[i] * momentum + g * one_minus_dampening
-            momentum_buffer[i] = buf
-            g = buf * momentum + g if nesterov else buf
+        if first_step:
+            buf = g
+        elif undamped:
+            buf = momentum_buffer[i] * momentum + g
+        else:
+            buf = momentum_buffer[i] * momentum + g * one_minus_dampening
+        momentum_buffer[i] = buf
+        g = buf * momentum + g if nesterov else buf
         param[i] -= g * lr
 
 
@@ -251,23 +259,68 @@ def adadelta_update(param, grad, square_avg, acc_delta, lr, rho, one_minus_rho, 
         param[i] -= delta * lr
 
 
+@numba.njit(inline="always")
+def _rmsprop_average(param, grad, square_avg, i, alpha, one_minus_alpha, weight_decay, use_decay):
+    g = _decayed(param[i], grad[i], weight_decay, use_decay)
+    v = square_avg[i] * alpha + g * g * one_minus_alpha
+    square_avg[i] = v
+    return g, v
+
+
+@numba.njit(inline="always")
+def _rmsprop_center(g, v, grad_avg, i, one_minus_alpha):
+    mean = grad_avg[i] + (g - grad_avg[i]) * one_minus_alpha
+    grad_avg[i] = mean
+    return v - mean * mean
+
+
+@numba.njit(inline="always")
+def _rmsprop_momentum(step, momentum_buffer, i, momentum):
+    buf = momentum_buffer[i] * momentum + step
+    momentum_buffer[i] = buf
+    return buf
+
+
 @numba.njit(**_options)
 def rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, one_minus_alpha,
                    eps, momentum, weight_decay, use_decay, centered, use_momentum):
-    for i in range(param.size):
-        g = _decayed(param[i], grad[i], weight_decay, use_decay)
-        v = square_avg[i] * alpha + g * g * one_minus_alpha
-        square_avg[i] = v
-        if centered:
-            mean = grad_avg[i] + (g - grad_avg[i]) * one_minus_alpha
-            grad_avg[i] = mean
-            v = v - mean * mean
-        step = g / (math.sqrt(v) + eps)
-        if use_momentum:
-            buf = momentum_buffer[i] * momentum + step
-            momentum_buffer[i] = buf
-            step = buf
-        param[i] -= step * lr
+    n = param.size
+    if centered and use_momentum:
+        for i in range(n):
+            g, v = _rmsprop_average(param, grad, square_avg, i, alpha, one_minus_alpha, weight_decay, use_decay)
+            v = _rmsprop_center(g, v, grad_avg, i, one_minus_alpha)
+            param[i] -= _rmsprop_momentum(g / (math.sqrt(v) + eps), momentum_buffer, i, momentum) * lr
+    elif centered:
+        for i in range(n):
+            g, v = _rmsprop_average(param, grad, square_avg, i, alpha, one_minus_alpha, weight_decay, use_decay)
+            v = _rmsprop_center(g, v, grad_avg, i, one_minus_alpha)
+            param[i] -= g / (math.sqrt(v) + eps) * lr
+    elif use_momentum:
+        for i in range(n):
+            g, v = _rmsprop_average(param, grad, square_avg, i, alpha, one_minus_alpha, weight_decay, use_decay)
+            param[i] -= _rmsprop_momentum(g / (math.sqrt(v) + eps), momentum_buffer, i, momentum) * lr
+    else:
+        for i in range(n):
+            g, v = _rmsprop_average(param, grad, square_avg, i, alpha, one_minus_alpha, weight_decay, use_decay)
+            param[i] -= g / (math.sqrt(v) + eps) * lr
+
+
+@numba.njit(inline="always")
+def _adam_moments(param, grad, exp_avg, exp_avg_sq, i, beta1, one_minus_beta1, beta2, one_minus_beta2,
+                  weight_decay, use_decay, decay_factor, decoupled):
+    """(decayed theta, m, v) of element i, with m and v stored."""
+    p = param[i]
+    if decoupled:
+        if use_decay:
+            p = p * decay_factor                              # AdamW: theta (1 - lr lambda)
+        g = grad[i]
+    else:
+        g = _decayed(p, grad[i], weight_decay, use_decay)
+    m = exp_avg[i] * beta1 + g * one_minus_beta1
+    exp_avg[i] = m
+    v = exp_avg_sq[i] * beta2 + g * g * one_minus_beta2
+    exp_avg_sq[i] = v
+    return p, m, v
 
 
 @numba.njit(**_options)
@@ -276,20 +329,16 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, scaled_step_si
                 decay_factor, decoupled, amsgrad):
     """theta -= m / (sqrt(v) + eps c) * (step_size c), c = sqrt(1 - beta2^t): Adam as
     nnhp.optim.Adam computes it (the scaled_* scalars carry the factor c)."""
-    for i in range(param.size):
-        p = param[i]
-        if decoupled:
-            if use_decay:
-                p = p * decay_factor                          # AdamW: theta (1 - lr lambda)
-            g = grad[i]
-        else:
-            g = _decayed(p, grad[i], weight_decay, use_decay)
-        m = exp_avg[i] * beta1 + g * one_minus_beta1
-        exp_avg[i] = m
-        v = exp_avg_sq[i] * beta2 + g * g * one_minus_beta2
-        exp_avg_sq[i] = v
-        if amsgrad:
+    if amsgrad:
+        for i in range(param.size):
+            p, m, v = _adam_moments(param, grad, exp_avg, exp_avg_sq, i, beta1, one_minus_beta1, beta2,
+                                    one_minus_beta2, weight_decay, use_decay, decay_factor, decoupled)
             if max_exp_avg_sq[i] > v:
                 v = max_exp_avg_sq[i]
             max_exp_avg_sq[i] = v
-        param[i] = p - m / (math.sqrt(v) + scaled_eps) * scaled_step_size
+            param[i] = p - m / (math.sqrt(v) + scaled_eps) * scaled_step_size
+    else:
+        for i in range(param.size):
+            p, m, v = _adam_moments(param, grad, exp_avg, exp_avg_sq, i, beta1, one_minus_beta1, beta2,
+                                    one_minus_beta2, weight_decay, use_decay, decay_factor, decoupled)
+            param[i] = p - m / (math.sqrt(v) + scaled_eps) * scaled_step_size
