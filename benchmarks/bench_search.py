@@ -412,8 +412,13 @@ def digits_table(digits, max_epochs):
     return "\n".join(lines), target_lines
 
 
+NOTES_HEADING = "### Notes"
+
+
 def write_results_section(text, path=os.path.join(HERE, "RESULTS.md"), heading="## Search (bench_search.py)"):
-    """Replace (or append) this script's section of RESULTS.md, leaving the others alone."""
+    """Replace (or append) this script's section of RESULTS.md, leaving the others alone.
+
+    A "### Notes" subsection written by hand (the reading of the numbers) is kept."""
     content = open(path).read() if os.path.exists(path) else "# nnhp benchmark results\n"
     start = content.find(heading)
     section = heading + "\n\n" + text.strip() + "\n"
@@ -421,6 +426,10 @@ def write_results_section(text, path=os.path.join(HERE, "RESULTS.md"), heading="
         content = content.rstrip("\n") + "\n\n" + section
     else:
         end = content.find("\n## ", start + len(heading))
+        old = content[start:end] if end >= 0 else content[start:]
+        notes = old.find(NOTES_HEADING)
+        if notes >= 0:
+            section += "\n" + old[notes:].strip() + "\n"
         content = content[:start] + section + (content[end:] if end >= 0 else "")
     with open(path, "w") as handle:
         handle.write(content)
