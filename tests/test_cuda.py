@@ -247,7 +247,7 @@ def test_an_installed_wheel_carries_the_kernels(tmp_path):
     # Build from a copy: setuptools writes build/ and *.egg-info next to the sources.
     for name in ("nnhp", "kernels"):
         shutil.copytree(os.path.join(root, name), source / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
+    for name in ("pyproject.toml", "README.md"):
         shutil.copy2(os.path.join(root, name), source / name)
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
                             "-q", "-w", str(wheel_dir)], capture_output=True, text=True, timeout=600)
