@@ -114,7 +114,9 @@ class Callback:
 
     def on_train_begin(self, history: History) -> None: ...
     def on_epoch_begin(self, epoch: int) -> None: ...
-    def on_batch_end(self, step: int, loss: float) -> None: ...
+    def on_batch_end(self, step: int, loss) -> None:
+        """``loss``: the batch's loss, a float on the CPU (a 0-d device array on the GPU,
+        where reading it would wait for the device)."""
     def on_epoch_end(self, epoch: int, logs: dict) -> bool | None: ...
     def on_train_end(self, history: History) -> None: ...
 
@@ -147,16 +149,30 @@ def _prepare(model, loss_fn, X, y, name: str):
     return backend.asarray(X), targets
 
 
-def _penalty(model, l1: float, l2: float) -> float:
-    """l1 * sum |W| + l2 * sum W^2 over the weight matrices (biases are not penalized)."""
+def _penalty(model, l1: float, l2: float):
+    """l1 * sum |W| + l2 * sum W^2 over the weight matrices (biases are not penalized).
+
+    A float64 scalar on the model's device: summed there, read by the caller when it wants.
+    """
     xp = model.backend.xp
-    total = 0.0
+    total = xp.zeros((), dtype=xp.float64)
     for W in model.weights:
         if l1:
-            total += l1 * float(xp.abs(W).sum())
+            total += l1 * xp.abs(W).sum(dtype=xp.float64)
         if l2:
-            total += l2 * float(xp.vdot(W.ravel(), W.ravel()))
+            total += l2 * xp.vdot(W.ravel(), W.ravel()).astype(xp.float64)
     return total
+
+
+def _sync_each_batch(backend) -> bool:
+    """Whether fit reads each batch's loss on the host as it goes.
+
+    On the CPU a scalar read is free, so fit checks every batch's loss and stops at the
+    first non-finite one. On a GPU a read waits for the device, so the epoch's sums
+    stay there and are read once at its end (a non-finite epoch is caught then; either
+    way the weights go back to the epoch's start).
+    """
+    return backend.name == "numpy"
 
 
 def _add_penalty_gradients(model, l1: float, l2: float) -> None:
@@ -251,6 +267,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer="adam", schedule=None, epoc
     base_lr = getattr(optimizer, "initial_lr", optimizer.lr)
     unit = getattr(schedule, "unit", "epoch")
     X_epoch, y_epoch = (xp.empty_like(X), xp.empty_like(y)) if shuffle else (X, y)
+    sync_each_batch = _sync_each_batch(model.backend)
     history = History()
     history.params = {"epochs": epochs, "batch_size": batch_size, "n_samples": n, "loss": loss_fn.name}
     for callback in callbacks:
@@ -271,6 +288,8 @@ def fit(model, X, y, loss="cross_entropy", optimizer="adam", schedule=None, epoc
             xp.take(y, order, axis=0, out=y_epoch)
         weights_at_epoch_start = model.flat_params.copy()
         loss_sum, correct, finite = 0.0, 0.0, True
+        if not sync_each_batch:   # float64 accumulators on the device, read at the epoch's end
+            loss_sum, correct = xp.zeros((), xp.float64), xp.zeros((), xp.float64)
         for batch in range(n_batches):
             x_batch = X_epoch[batch * batch_size:(batch + 1) * batch_size]
             y_batch = y_epoch[batch * batch_size:(batch + 1) * batch_size]
@@ -279,12 +298,14 @@ def fit(model, X, y, loss="cross_entropy", optimizer="adam", schedule=None, epoc
                 if batch == 0:
                     epoch_lr = optimizer.lr
             out = model._forward(x_batch, True)
-            batch_loss = float(loss_fn.forward(out, y_batch))
+            batch_loss = xp.asarray(loss_fn.forward(out, y_batch), dtype=xp.float64)
             if l1 or l2:
-                batch_loss += _penalty(model, l1, l2)
-            if not math.isfinite(batch_loss):
-                finite = False
-                break
+                batch_loss = batch_loss + _penalty(model, l1, l2)
+            if sync_each_batch:
+                batch_loss = float(batch_loss)
+                if not math.isfinite(batch_loss):
+                    finite = False
+                    break
             model.backward(loss_fn.backward(), need_input_grad=False)
             if l1 or l2:
                 _add_penalty_gradients(model, l1, l2)
@@ -293,9 +314,12 @@ def fit(model, X, y, loss="cross_entropy", optimizer="adam", schedule=None, epoc
             optimizer.step([model.flat_params], [model.flat_grads])
             loss_sum += batch_loss * x_batch.shape[0]
             if loss_fn.classification:
-                correct += float(loss_fn.correct(out, y_batch))
+                correct += loss_fn.correct(out, y_batch)
             for callback in callbacks:
                 callback.on_batch_end(epoch * n_batches + batch, batch_loss)
+        loss_sum, correct = float(loss_sum), float(correct)
+        if finite and not math.isfinite(loss_sum):
+            finite = False
         if finite and not bool(xp.isfinite(model.flat_params).all()):
             # The epoch's last step overflowed the weights themselves (the loss was still
             # finite when it was computed): the next epoch would start from inf/NaN.

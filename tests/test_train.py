@@ -569,3 +569,37 @@ def test_failed_validation_leaves_the_model_untouched(model_and_data):
     with pytest.raises(ValueError):
         nnhp.fit(model, X, np.full(20, 7), epochs=3)
     np.testing.assert_array_equal(model.flat_params, before)
+
+
+def test_device_side_epoch_sums_give_the_same_history_as_per_batch_reads(monkeypatch):
+    """The GPU path (sums kept on the device, read once an epoch) equals the CPU path."""
+    import nnhp
+    from nnhp import train as train_module
+    from nnhp.data import make_moons
+
+    data = make_moons(300, noise=0.2, seed=0)
+    runs = []
+    for sync in (True, False):
+        monkeypatch.setattr(train_module, "_sync_each_batch", lambda backend, sync=sync: sync)
+        model = nnhp.MLP([2, 16, 2], dropout=0.1, seed=0)
+        history = nnhp.fit(model, data.X, data.y, epochs=4, batch_size=37, l1=1e-4, l2=1e-3,
+                           validation_split=0.2, seed=0)
+        runs.append((history.history, model.flat_params.copy()))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+def test_device_side_sums_still_catch_a_non_finite_epoch(monkeypatch):
+    import nnhp
+    from nnhp import train as train_module
+    from nnhp.data import make_regression
+
+    monkeypatch.setattr(train_module, "_sync_each_batch", lambda backend: False)
+    data = make_regression(200, seed=0)
+    model = nnhp.MLP([5, 16, 1], seed=0)
+    start = model.flat_params.copy()
+    history = nnhp.fit(model, data.X, data.y * 1e30, loss="mse", optimizer=nnhp.optim.SGD(lr=1e6),
+                       epochs=3, batch_size=20)
+    assert history.stop_reason == "non_finite_loss"
+    assert np.isfinite(model.flat_params).all()
+    np.testing.assert_array_equal(model.flat_params, start)
