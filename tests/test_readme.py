@@ -2,6 +2,8 @@
 import pathlib
 import re
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -23,3 +25,15 @@ def test_readme_names_a_main_job_that_tunes_on_a_builtin_data_set():
     readme = (ROOT / "README.md").read_text()
     first_block = _bash_blocks(readme)[0]
     assert "nnhp tune" in first_block and "--data digits" in first_block
+
+
+def test_readme_tour_runs(tmp_path, monkeypatch):
+    """The README's first Python block, run as written (it trains on digits and saves a file)."""
+    pytest.importorskip("sklearn")
+    readme = (ROOT / "README.md").read_text()
+    tour = re.findall(r"```python\n(.*?)```", readme, flags=re.S)[0]
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(tour, "README.md tour", "exec"), namespace)
+    assert namespace["nnhp"].evaluate(namespace["model"], namespace["X_test"], namespace["y_test"])["accuracy"] >= 0.95
+    assert (tmp_path / "digits.npz").exists()
