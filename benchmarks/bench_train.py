@@ -77,9 +77,12 @@ def timed_epochs(train_one_epoch):
     return run
 
 
-def nnhp_engine(X, y, batch_size, seed=0):
-    """One nnhp.fit call for all epochs, as a user would run it; a callback times each epoch."""
-    model = nnhp.MLP(SIZES, activation="relu", seed=seed)
+def nnhp_engine(X, y, batch_size, seed=0, jit=None):
+    """One nnhp.fit call for all epochs, as a user would run it; a callback times each epoch.
+
+    ``jit=None`` is the default (numba's fused kernels where installed and measured
+    faster); ``jit=False`` is the plain NumPy path."""
+    model = nnhp.MLP(SIZES, activation="relu", seed=seed, jit=jit)
     optimizer = nnhp.optim.Adam(lr=1e-3)
 
     class EpochTimer(nnhp.Callback):
@@ -178,7 +181,12 @@ def sklearn_engine(X, y, batch_size, seed=0):
     return timed_epochs(epoch)
 
 
-ENGINES = {"nnhp": nnhp_engine, "torch": torch_engine, "sklearn": sklearn_engine, "numpy-naive": naive_numpy_engine}
+def nnhp_numpy_engine(X, y, batch_size, seed=0):
+    return nnhp_engine(X, y, batch_size, seed, jit=False)
+
+
+ENGINES = {"nnhp": nnhp_engine, "nnhp-numpy": nnhp_numpy_engine, "torch": torch_engine,
+           "sklearn": sklearn_engine, "numpy-naive": naive_numpy_engine}
 
 
 def available(name: str) -> bool:
@@ -220,6 +228,13 @@ def main(argv=None) -> int:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"numpy {numpy.__version__}; float32 GEMM peak {peak / 1e9:.1f} GFLOP/s; "
           f"load average at start {os.getloadavg()[0]:.2f}")
+    versions = []
+    for module in ("numba", "torch", "sklearn"):
+        try:
+            versions.append(f"{module} {__import__(module).__version__}")
+        except ImportError:
+            versions.append(f"{module} not installed")
+    print("; ".join(versions) + " (nnhp = fused numba kernels where faster; nnhp-numpy = plain NumPy path)")
     print(f"MLP {'-'.join(map(str, SIZES))}, {args.samples} samples, {flops / 1e6:.3f} MFLOP/sample (exact count)\n")
 
     engines = [name for name in args.engines if available(name)]
