@@ -456,7 +456,7 @@ def acquisition_and_grad(gp: GaussianProcess, U: np.ndarray, best: float,
 
 def maximize_acquisition(gp: GaussianProcess, best: float, rng: np.random.Generator,
                          project=None, is_taken=None, incumbents: np.ndarray | None = None,
-                         kind: str = "log_ei", beta: float = 4.0, n_candidates: int = 2048,
+                         kind: str = "log_ei", beta: float = 4.0, n_candidates: int = 1024,
                          n_local: int = 512, n_refine: int = 10, max_iter: int = 100) -> np.ndarray:
     """Return the valid point of the unit cube with the highest acquisition found.
 
@@ -641,7 +641,7 @@ class GPSearch(Searcher):
     name = "gp"
 
     def __init__(self, seed: int | None = 0, n_initial: int = 10, acquisition: str = "log_ei", *,
-                 beta: float = 4.0, n_candidates: int = 2048, n_restarts: int = 2,
+                 beta: float = 4.0, n_candidates: int = 1024, n_restarts: int = 2,
                  full_refit_until: int = 60, full_refit_every: int = 10, output_warping: bool = True, xi: float = 0.0,
                  min_distance: float = 1e-4, initial_design: str = "lhs"):
         if acquisition not in ("log_ei", "ucb"):
