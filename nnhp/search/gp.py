@@ -619,8 +619,9 @@ class GPSearch(Searcher):
     * objective values pass through a fitted Yeo-Johnson transform
       (:func:`warp_outputs`; ``output_warping=False`` turns it off), so a few huge
       losses do not flatten the model where the good values are;
-    * then every ``ask`` fits a GP to the completed trials and maximizes the acquisition (``"log_ei"`` or
-      ``"ucb"`` with ``beta``) over valid points;
+    * then every ``ask`` fits a GP to the completed trials and maximizes the
+      acquisition (``"log_ei"`` or ``"ucb"`` with ``beta``) over valid points
+      (:func:`maximize_acquisition`);
     * trials still running are *pending*: the GP is told a "constant lie" for each
       (the best value seen so far), which collapses the uncertainty at that point, so
       several asks before any tell spread out instead of proposing the same point;
