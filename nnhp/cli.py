@@ -342,7 +342,7 @@ def run_tune(args) -> int:
     seconds = time.perf_counter() - started
     study = result.study
     print(text_table({"name": study.name, "direction": study.direction, "trials": study.trials}, top=settings["top"]))
-    print(study.summary().splitlines()[0] + f", {seconds:.1f}s")
+    print(study.summary().splitlines()[0] + f", {result.epochs_spent} epochs trained in all, {seconds:.1f}s")
     if any(t.state == "failed" for t in study.trials):
         print(study.failure_summary())
     shown = f"{100 * result.best_value:.2f}%" if metric == "accuracy" else f"{result.best_value:.5g}"

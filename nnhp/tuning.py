@@ -284,9 +284,15 @@ class TuneResult:
     metric: str
     best_trial: object = field(repr=False, default=None)
 
+    @property
+    def epochs_spent(self) -> int:
+        """Epochs trained over the whole search, all trials together. A promoted (continued)
+        trial counts only the epochs it added to its parent's, so this is the search's real cost."""
+        return sum(int(t.attrs.get("epochs_trained", 0)) for t in self.study.trials)
+
     def __repr__(self) -> str:
         return (f"TuneResult(best_value={self.best_value:.6g} ({self.metric}), best_params={self.best_params}, "
-                f"trials={len(self.study.trials)})")
+                f"trials={len(self.study.trials)}, epochs_spent={self.epochs_spent})")
 
 
 def _infer_task(y: np.ndarray, loss) -> str:
@@ -415,8 +421,10 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher="random", n
                       validation_data=(X_val, _targets_for(trial_loss, y_val)),
                       early_stopping=EarlyStopping(monitor="val_loss", patience=patience, restore_best=True),
                       l1=l1, l2=l2, seed=seed, initial_epoch=initial_epoch, callbacks=[report])
-        epochs_run = initial_epoch + len(history.history.get("loss", []))
+        epochs_trained = len(history.history.get("loss", []))
+        epochs_run = initial_epoch + epochs_trained
         trial.set_attr("epochs_run", epochs_run)
+        trial.set_attr("epochs_trained", epochs_trained)   # this trial's own epochs (a promotion's extra ones)
         trial.set_attr("stop_reason", history.stop_reason)
         if history.stop_reason == "non_finite_loss":
             raise FloatingPointError(f"training diverged (non-finite loss) in epoch {epochs_run + 1}")

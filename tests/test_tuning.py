@@ -120,6 +120,8 @@ def test_budgets_and_checkpoints_continue_a_promoted_trial(spirals):
     parent = first if promoted.parent_id == first.id else second
     assert parent.attrs["epochs_run"] == 2 and promoted.attrs["epochs_run"] == 6
     assert sorted(promoted.intermediate) == [2, 3, 4, 5]        # trained epochs 2..5 only
+    assert promoted.attrs["epochs_trained"] == 4
+    assert result.epochs_spent == 2 + 2 + 4                     # the promotion adds 4, not 6
     for trial in (first, second, promoted):                    # budgeted trials all keep checkpoints
         assert result.study.storage.load_checkpoint(result.study.study_id, trial.id) is not None
 
