@@ -16,8 +16,9 @@
 
 Runs go to a process pool of ``--workers`` (each process single-threaded BLAS); the
 timings of (a) run afterwards, alone. ``--write-results`` replaces the section
-"## Search (bench_search.py)" of benchmarks/RESULTS.md; plots go to
-benchmarks/bench_search_regret.png and benchmarks/bench_search_digits.png.
+"## Search (bench_search.py)" of benchmarks/RESULTS.md (keeping its "### Notes") and
+writes the plots benchmarks/bench_search_regret.png and benchmarks/bench_search_digits.png
+(``--plot-dir`` puts them elsewhere).
 """
 from __future__ import annotations
 
@@ -78,6 +79,9 @@ FUNCTIONS = {
     "hartmann6": (hartmann6, [(0.0, 1.0)] * 6, -3.32236801141551),
     "rosenbrock5": (rosenbrock, [(-2.0, 2.0)] * 5, 0.0),
 }
+
+
+TIMING_FUNCTION = FUNCTIONS["hartmann6"]      # suggestion times are taken on Hartmann-6 always
 
 
 # ------------------------------------------------------------------ one run per method
@@ -186,7 +190,7 @@ def _one_run(job):
 def time_suggestions(method, n_obs, repeats=3, seed=0):
     """Seconds (wall, CPU) for one suggestion (model fit + acquisition) given n_obs random
     observations of Hartmann-6; median of ``repeats`` (each adds one more observation)."""
-    fn, bounds, _ = FUNCTIONS["hartmann6"]
+    fn, bounds, _ = TIMING_FUNCTION
     rng = np.random.default_rng(seed)
     X = rng.random((n_obs + repeats, len(bounds)))
     y = [fn(x) for x in X]
@@ -349,7 +353,8 @@ def plot_regret(regrets, methods, path):
     except ImportError:
         print("matplotlib is not installed: no plot (pip install nnhp[plot])")
         return
-    fig, axes = plt.subplots(1, len(FUNCTIONS), figsize=(11, 3.2))
+    fig, axes = plt.subplots(1, len(FUNCTIONS), figsize=(11, 3.2), squeeze=False)
+    axes = axes[0]
     evals = np.arange(1, N_EVALS + 1)
     for ax, function_name in zip(axes, FUNCTIONS):
         for method in methods:
@@ -453,7 +458,10 @@ def main(argv=None):
     parser.add_argument("--cache", default=None,
                         help="JSON file of finished runs of (a), reused when present (for development; "
                              "the recorded results are a fresh run without it)")
+    parser.add_argument("--plot-dir", default=None,
+                        help="where the PNGs go (default: benchmarks/ with --write-results, else no plots)")
     args = parser.parse_args(argv)
+    plot_dir = args.plot_dir or (HERE if args.write_results else None)
     if args.seeds is None:
         args.seeds = 10 if args.full else 3
     if args.digits_seeds is None:
@@ -498,7 +506,8 @@ def main(argv=None):
             regrets[(f, m)] = (np.maximum(curves, 0.0), [s for _, s in runs])
         table = regret_table(regrets, methods)
         print(table)
-        plot_regret(regrets, methods, os.path.join(HERE, "bench_search_regret.png"))
+        if plot_dir:
+            plot_regret(regrets, methods, os.path.join(plot_dir, "bench_search_regret.png"))
         timing = ["| method (wall / CPU time) | 50 obs | 100 obs | 200 obs |", "|---|---|---|---|"]
         for m in methods:
             if m == "random":
@@ -527,7 +536,8 @@ def main(argv=None):
         table, target = digits_table(digits, R)
         print(table)
         print("Hyperband epochs to reach random's best - 0.5 pt / random's epochs:", target)
-        plot_digits(digits, os.path.join(HERE, "bench_search_digits.png"))
+        if plot_dir:
+            plot_digits(digits, os.path.join(plot_dir, "bench_search_digits.png"))
         report += [f"### (b) MLP on digits: best validation accuracy vs epochs trained "
                    f"(R = {R} epochs, eta = 3; {args.digits_seeds} seeds)", table,
                    "Hyperband: epochs until it reached random search's best accuracy (within 0.5 points), "
