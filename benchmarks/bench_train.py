@@ -33,6 +33,7 @@ if any(name in os.environ for name in _BLAS_OVERRIDES):
 import argparse
 import platform
 import statistics
+import subprocess
 import time
 
 import numpy
@@ -207,6 +208,36 @@ def measure(make_run, n_samples: int, timed_epochs: int) -> float:
     return n_samples / statistics.median(times)
 
 
+def run_isolated(name: str, batch_size: int, args) -> float:
+    """One engine's measurement in a fresh process of its own.
+
+    In one process the engines disturb each other: OpenBLAS's worker threads keep spinning
+    for a while after NumPy's last matrix product and take a core from PyTorch's OpenMP
+    threads (on 2 cores that alone cut torch's batch-64 throughput ~3x here). A process per
+    measurement gives every engine an idle machine and a cold start, as a user would have.
+    """
+    command = [sys.executable, os.path.abspath(__file__), "--worker", name, "--batch-sizes", str(batch_size),
+               "--samples", str(args.samples), "--epochs", str(args.epochs), "--threads", str(args.threads)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{name} at batch {batch_size} failed:\n{result.stderr}")
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def worker(args) -> int:
+    """``--worker ENGINE``: measure one engine at one batch size, print samples/s."""
+    rng = numpy.random.default_rng(0)
+    X = rng.standard_normal((args.samples, SIZES[0]), dtype=numpy.float32)
+    y = rng.integers(0, SIZES[-1], args.samples)
+    batch_size = args.batch_sizes[0]
+    if args.worker == "torch":
+        make = lambda: torch_engine(X, y, batch_size, threads=args.threads)  # noqa: E731
+    else:
+        make = lambda: ENGINES[args.worker](X, y, batch_size)  # noqa: E731
+    print(measure(make, args.samples, args.epochs))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -216,13 +247,13 @@ def main(argv=None) -> int:
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for torch (default: all cores)")
     parser.add_argument("--quick", action="store_true", help="6,000 samples, 1 timed epoch")
+    parser.add_argument("--worker", choices=list(ENGINES), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.samples, args.epochs = 6000, 1
+    if args.worker:
+        return worker(args)
 
-    rng = numpy.random.default_rng(0)
-    X = rng.standard_normal((args.samples, SIZES[0]), dtype=numpy.float32)
-    y = rng.integers(0, SIZES[-1], args.samples)
     flops = exact_flops_per_sample(SIZES)
     peak = gemm_peak()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
@@ -235,21 +266,15 @@ def main(argv=None) -> int:
         except ImportError:
             versions.append(f"{module} not installed")
     print("; ".join(versions) + " (nnhp = fused numba kernels where faster; nnhp-numpy = plain NumPy path)")
-    print(f"MLP {'-'.join(map(str, SIZES))}, {args.samples} samples, {flops / 1e6:.3f} MFLOP/sample (exact count)\n")
+    print(f"MLP {'-'.join(map(str, SIZES))}, {args.samples} samples, {flops / 1e6:.3f} MFLOP/sample "
+          f"(exact count); each engine in its own process, {args.epochs} timed epochs after a warm-up\n")
 
     engines = [name for name in args.engines if available(name)]
     skipped = [name for name in args.engines if name not in engines]
-    header = f"| batch | engine | samples/s | vs nnhp | GFLOP/s | % of GEMM peak |"
-    print(header)
+    print("| batch | engine | samples/s | vs nnhp | GFLOP/s | % of GEMM peak |")
     print("|---:|---|---:|---:|---:|---:|")
     for batch_size in args.batch_sizes:
-        results = {}
-        for name in engines:
-            if name == "torch":
-                make = lambda: torch_engine(X, y, batch_size, threads=args.threads)  # noqa: E731
-            else:
-                make = lambda name=name: ENGINES[name](X, y, batch_size)  # noqa: E731
-            results[name] = measure(make, args.samples, args.epochs)
+        results = {name: run_isolated(name, batch_size, args) for name in engines}
         base = results.get("nnhp")
         for name, rate in results.items():
             ratio = f"{base / rate:.2f}x" if base and name != "nnhp" else "1.00x" if name == "nnhp" else "-"

@@ -284,8 +284,11 @@ def fit(model, X, y, loss="cross_entropy", optimizer="adam", schedule=None, epoc
         if shuffle:
             order = numpy.random.default_rng(None if seed is None else [seed, epoch]).permutation(n)
             order = xp.asarray(order)
-            xp.take(X, order, axis=0, out=X_epoch)
-            xp.take(y, order, axis=0, out=y_epoch)
+            # NumPy's take buffers the whole output when mode="raise" (its default) and
+            # out= is given: 4x slower here. A permutation's indices are always in range.
+            gather = {"mode": "clip"} if xp is numpy else {}
+            xp.take(X, order, axis=0, out=X_epoch, **gather)
+            xp.take(y, order, axis=0, out=y_epoch, **gather)
         weights_at_epoch_start = model.flat_params.copy()
         loss_sum, correct, finite = 0.0, 0.0, True
         if not sync_each_batch:   # float64 accumulators on the device, read at the epoch's end
