@@ -11,7 +11,7 @@ for the weight gradients, and 2 x weights for the input gradients of every layer
 the first (which nobody needs). Biases, activations, the loss and the optimizer are
 not counted: they are the overhead this measures.
 
-    python benchmarks/bench_train.py                  # the full table (several minutes)
+    python benchmarks/bench_train.py                  # the full table (~10 minutes)
     python benchmarks/bench_train.py --quick          # fewer samples, a smoke test
     python benchmarks/bench_train.py --engines nnhp torch --batch-sizes 64
 
@@ -246,11 +246,14 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256, 1024])
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for torch (default: all cores)")
-    parser.add_argument("--quick", action="store_true", help="6,000 samples, 1 timed epoch")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="fresh-process measurements per engine and batch size, engines interleaved; "
+                             "the table gives their median and range (default 3)")
+    parser.add_argument("--quick", action="store_true", help="6,000 samples, 1 timed epoch, 1 repeat")
     parser.add_argument("--worker", choices=list(ENGINES), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
-        args.samples, args.epochs = 6000, 1
+        args.samples, args.epochs, args.repeat = 6000, 1, 1
     if args.worker:
         return worker(args)
 
@@ -267,18 +270,24 @@ def main(argv=None) -> int:
             versions.append(f"{module} not installed")
     print("; ".join(versions) + " (nnhp = fused numba kernels where faster; nnhp-numpy = plain NumPy path)")
     print(f"MLP {'-'.join(map(str, SIZES))}, {args.samples} samples, {flops / 1e6:.3f} MFLOP/sample "
-          f"(exact count); each engine in its own process, {args.epochs} timed epochs after a warm-up\n")
+          f"(exact count); each engine in its own process, {args.epochs} timed epochs after a warm-up, "
+          f"{args.repeat} repeats\n")
 
     engines = [name for name in args.engines if available(name)]
     skipped = [name for name in args.engines if name not in engines]
-    print("| batch | engine | samples/s | vs nnhp | GFLOP/s | % of GEMM peak |")
-    print("|---:|---|---:|---:|---:|---:|")
+    print("| batch | engine | samples/s (median) | range over repeats | vs nnhp | GFLOP/s | % of GEMM peak |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
     for batch_size in args.batch_sizes:
-        results = {name: run_isolated(name, batch_size, args) for name in engines}
+        runs = {name: [] for name in engines}
+        for _ in range(args.repeat):           # interleaved, so a slow spell hits every engine
+            for name in engines:
+                runs[name].append(run_isolated(name, batch_size, args))
+        results = {name: statistics.median(rates) for name, rates in runs.items()}
         base = results.get("nnhp")
         for name, rate in results.items():
             ratio = f"{base / rate:.2f}x" if base and name != "nnhp" else "1.00x" if name == "nnhp" else "-"
-            print(f"| {batch_size} | {name} | {rate:,.0f} | {ratio} | {rate * flops / 1e9:.1f} | "
+            spread = f"{min(runs[name]):,.0f}-{max(runs[name]):,.0f}"
+            print(f"| {batch_size} | {name} | {rate:,.0f} | {spread} | {ratio} | {rate * flops / 1e9:.1f} | "
                   f"{100 * rate * flops / peak:.0f}% |", flush=True)
     if skipped:
         print(f"\nnot installed, skipped: {', '.join(skipped)}")

@@ -321,7 +321,7 @@ def _make_searcher(searcher, seed, max_epochs):
     return make_searcher(key, seed=seed)
 
 
-def tune(X, y, validation_data=None, loss=None, space=None, searcher="random", n_trials: int = 50,
+def tune(X, y, validation_data=None, loss=None, space=None, searcher="hyperband", n_trials: int = 50,
          max_epochs: int = 81, storage=None, seed=0, *, validation_split: float | None = None,
          name: str = "tune", metric: str | None = None, patience: int = 10, timeout: float | None = None,
          n_workers: int = 1, verbose: bool = False, callbacks=(), dtype="float32", backend=None,
@@ -335,7 +335,7 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher="random", n
         (stratified for labels) with ``seed``
     loss : a loss name to fix it; None lets the task decide (and the space choose where it can)
     space : None (the default space), a dict of overrides to it, or a full Space
-    searcher : "random" | "grid" | "gp" | "hyperband" | a searcher object
+    searcher : "hyperband" (default) | "random" | "grid" | "gp" | a searcher object
     n_trials : the number of trials the study holds when done: a study reopened from ``storage``
         runs only the missing ones (trials its killed process left running are not counted)
     max_epochs : the most epochs any trial trains (the top of ``epochs`` and Hyperband's budget)

@@ -20,7 +20,7 @@ SMALL = {"n_layers": 1, "units_1": Int(16, 32), "epochs": 8, "batch_size": 64}
 
 def test_tune_finds_a_model_and_restores_it(spirals):
     X, X_val, y, y_val = spirals
-    result = nnhp.tune(X, y, validation_data=(X_val, y_val), space=SMALL, n_trials=4, max_epochs=8, seed=0)
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=SMALL, n_trials=4, max_epochs=8, seed=0)
     study = result.study
     assert len(study.trials) == 4 and study.direction == "maximize"
     assert result.metric == "accuracy"
@@ -41,7 +41,7 @@ def test_overrides_fix_narrow_and_remove(spirals):
     X, X_val, y, y_val = spirals
     space = {**SMALL, "optimizer": "sgd", "sgd_lr": Float(0.05, 0.1, log=True), "dropout": None,
              "activation": ["relu", "tanh"]}
-    result = nnhp.tune(X, y, validation_data=(X_val, y_val), space=space, n_trials=3, max_epochs=8)
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=space, n_trials=3, max_epochs=8)
     for trial in result.study.trials:
         p = trial.params
         assert p["optimizer"] == "sgd" and 0.05 <= p["sgd_lr"] <= 0.1 and "dropout" not in p
@@ -59,7 +59,7 @@ def test_a_full_space_replaces_the_default(spirals):
 
 def test_regression_uses_mse_and_a_choice_of_losses():
     data = make_regression(n_samples=200, n_features=4, noise=0.1, seed=0)
-    result = nnhp.tune(data.X, data.y, space=SMALL, n_trials=4, max_epochs=8, seed=1)
+    result = nnhp.tune(data.X, data.y, searcher="random", space=SMALL, n_trials=4, max_epochs=8, seed=1)
     study = result.study
     assert study.direction == "minimize" and result.metric == "loss"
     assert "loss" in study.space and set(study.space["loss"].options) == {"mse", "huber", "mae"}
@@ -69,7 +69,7 @@ def test_regression_uses_mse_and_a_choice_of_losses():
 
 def test_binary_classification_may_pick_either_cross_entropy():
     data = make_moons(n_samples=300, noise=0.1, seed=0)
-    result = nnhp.tune(data.X, data.y, space={**SMALL, "loss": ["binary_cross_entropy"]}, n_trials=2,
+    result = nnhp.tune(data.X, data.y, searcher="random", space={**SMALL, "loss": ["binary_cross_entropy"]}, n_trials=2,
                        max_epochs=8, validation_split=0.3)
     assert {t.params["loss"] for t in result.study.trials} == {"binary_cross_entropy"}
     assert result.best_model.sizes[-1] == 1
@@ -80,7 +80,7 @@ def test_failed_trials_do_not_stop_tuning(spirals):
     X, X_val, y, y_val = spirals
     # a space that names an activation the engine does not have: every such trial fails, clearly
     space = {**SMALL, "activation": ["relu", "swishy"]}
-    result = nnhp.tune(X, y, validation_data=(X_val, y_val), space=space, n_trials=6, max_epochs=8)
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=space, n_trials=6, max_epochs=8)
     states = {t.params["activation"]: t.state for t in result.study.trials}
     assert states.get("relu") == "complete" and states.get("swishy") == "failed"
     assert "swishy" in result.study.failure_summary()
@@ -89,8 +89,8 @@ def test_failed_trials_do_not_stop_tuning(spirals):
 def test_reopened_tuning_runs_only_the_missing_trials(spirals, tmp_path):
     X, X_val, y, y_val = spirals
     path = tmp_path / "tune.db"
-    nnhp.tune(X, y, validation_data=(X_val, y_val), space=SMALL, n_trials=2, max_epochs=8, storage=path)
-    result = nnhp.tune(X, y, validation_data=(X_val, y_val), space=SMALL, n_trials=5, max_epochs=8,
+    nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=SMALL, n_trials=2, max_epochs=8, storage=path)
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=SMALL, n_trials=5, max_epochs=8,
                        storage=path)
     assert len(result.study.trials) == 5
     assert nnhp.evaluate(result.best_model, X_val, y_val)["accuracy"] == pytest.approx(result.best_value)
@@ -148,7 +148,7 @@ def test_default_space_covers_the_engine():
 def test_progress_line():
     stream = io.StringIO()
     data = make_spirals(n_samples=150, n_classes=3, seed=0)
-    result = nnhp.tune(data.X, data.y, space=SMALL, n_trials=2, max_epochs=4, callbacks=[ProgressLine(2, "accuracy",
+    result = nnhp.tune(data.X, data.y, searcher="random", space=SMALL, n_trials=2, max_epochs=4, callbacks=[ProgressLine(2, "accuracy",
                                                                                                      stream)])
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2 and lines[0].startswith("trial 1/2  accuracy ") and "best " in lines[1]

@@ -21,8 +21,8 @@ __all__ = ["RandomSearch"]
 class RandomSearch(Searcher):
     """Seeded random draws without needless repeats; see the module docstring."""
 
-    def __init__(self, seed: int | None = None, max_retries: int = 100):
-        if seed is None:
+    def __init__(self, seed: int | None = 0, max_retries: int = 100):
+        if seed is None:   # fresh entropy, on request
             seed = int(np.random.SeedSequence().entropy % (2**32))
         self.seed = int(seed)
         self.max_retries = int(max_retries)
