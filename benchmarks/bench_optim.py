@@ -118,7 +118,7 @@ def main(argv=None):
     fused = args.fused and fused_available()
     if fused:
         import numba
-        print(f"# nnhp fused: the numba kernel behind Optimizer.jit=True ({numba.get_num_threads()} numba threads)")
+        print("# nnhp fused: the numba kernel behind Optimizer.jit=True (single-threaded, as fit runs it)")
     columns = ["nnhp flat (ms)", "nnhp per-layer (ms)"] + (["nnhp fused flat (ms)"] if fused else [])
     if torch is not None:
         columns += ["torch foreach (ms)", "flat / torch", "min: nnhp flat / torch (ms)"]
