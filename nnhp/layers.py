@@ -16,6 +16,8 @@ new ones: same numbers, less memory traffic.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy
 
 from . import init as initializers
@@ -146,6 +148,25 @@ class Dense(Layer):
         return xp.matmul(grad_out, self.params[0].T, out=grad_in)
 
 
+def fusable(method):
+    """Let a fused kernel stand in for an activation's ``forward`` or ``backward``.
+
+    When ``nnhp.jit`` has a kernel for the array (numba on the CPU, CUDA on the GPU; see
+    there for when), the activation's ``_fused_forward``/``_fused_backward`` runs it;
+    otherwise the NumPy code of the decorated method runs: it is the reference the
+    kernels are tested against.
+    """
+    fused_method = f"_fused_{method.__name__}"
+
+    @functools.wraps(method)
+    def dispatch(self, array, *args, **kwargs):
+        kernels = _jit.fused(array, self.jit, self.name)
+        if kernels is not None:
+            return getattr(self, fused_method)(kernels, array, *args, **kwargs)
+        return method(self, array, *args, **kwargs)
+    return dispatch
+
+
 class Activation(Layer):
     """An elementwise nonlinearity ``out = f(x)``; backward is ``grad_out * f'(x)``."""
 
@@ -184,16 +205,14 @@ class ReLU(Activation):
 
     name = "relu"
 
+    @fusable
     def forward(self, x, training=False):
-        if (kernels := _jit.fused(x, self.jit, self.name)) is not None:
-            return self._fused_forward(kernels, x, training)
         xp = array_module(x)
         self.out = xp.maximum(x, 0, out=self._output("out", x, training))
         return self.out
 
+    @fusable
     def backward(self, grad_out):
-        if (kernels := _jit.fused(grad_out, self.jit, self.name)) is not None:
-            return self._fused_backward(kernels, grad_out)
         xp = array_module(grad_out)
         # out > 0 exactly where x > 0, so the cached output is all backward needs.
         return xp.multiply(grad_out, self.out > 0, out=self._buffer("grad_in", grad_out.shape, grad_out))
@@ -216,9 +235,8 @@ class LeakyReLU(Activation):
     def config(self):
         return {"negative_slope": self.negative_slope}
 
+    @fusable
     def forward(self, x, training=False):
-        if (kernels := _jit.fused(x, self.jit, self.name)) is not None:
-            return self._fused_forward(kernels, x, training)
         xp = array_module(x)
         self.positive = x > 0
         out = self._output("out", x, training)
@@ -226,9 +244,8 @@ class LeakyReLU(Activation):
         xp.multiply(x, x.dtype.type(self.negative_slope), out=out)
         return xp.maximum(x, out, out=out)
 
+    @fusable
     def backward(self, grad_out):
-        if (kernels := _jit.fused(grad_out, self.jit, self.name)) is not None:
-            return self._fused_backward(kernels, grad_out)
         xp = array_module(grad_out)
         slope = xp.where(self.positive, grad_out.dtype.type(1), grad_out.dtype.type(self.negative_slope))
         return xp.multiply(grad_out, slope, out=self._buffer("grad_in", grad_out.shape, grad_out))
@@ -248,9 +265,8 @@ class ELU(Activation):
     def config(self):
         return {"alpha": self.alpha}
 
+    @fusable
     def forward(self, x, training=False):
-        if (kernels := _jit.fused(x, self.jit, self.name)) is not None:
-            return self._fused_forward(kernels, x, training)
         xp = array_module(x)
         self.positive = x > 0
         out = self._output("out", x, training)
@@ -261,9 +277,8 @@ class ELU(Activation):
         self.out = xp.where(self.positive, x, out)
         return self.out
 
+    @fusable
     def backward(self, grad_out):
-        if (kernels := _jit.fused(grad_out, self.jit, self.name)) is not None:
-            return self._fused_backward(kernels, grad_out)
         xp = array_module(grad_out)
         slope = xp.where(self.positive, grad_out.dtype.type(1), self.out + grad_out.dtype.type(self.alpha))
         return xp.multiply(grad_out, slope, out=self._buffer("grad_in", grad_out.shape, grad_out))
@@ -274,16 +289,14 @@ class Tanh(Activation):
 
     name = "tanh"
 
+    @fusable
     def forward(self, x, training=False):
-        if (kernels := _jit.fused(x, self.jit, self.name)) is not None:
-            return self._fused_forward(kernels, x, training)
         xp = array_module(x)
         self.out = xp.tanh(x, out=self._output("out", x, training))
         return self.out
 
+    @fusable
     def backward(self, grad_out):
-        if (kernels := _jit.fused(grad_out, self.jit, self.name)) is not None:
-            return self._fused_backward(kernels, grad_out)
         xp = array_module(grad_out)
         grad_in = self._buffer("grad_in", grad_out.shape, grad_out)
         xp.multiply(self.out, self.out, out=grad_in)
@@ -300,9 +313,8 @@ class Sigmoid(Activation):
 
     name = "sigmoid"
 
+    @fusable
     def forward(self, x, training=False):
-        if (kernels := _jit.fused(x, self.jit, self.name)) is not None:
-            return self._fused_forward(kernels, x, training)
         xp = array_module(x)
         half = x.dtype.type(0.5)
         out = self._output("out", x, training)
@@ -313,9 +325,8 @@ class Sigmoid(Activation):
         self.out = out
         return out
 
+    @fusable
     def backward(self, grad_out):
-        if (kernels := _jit.fused(grad_out, self.jit, self.name)) is not None:
-            return self._fused_backward(kernels, grad_out)
         xp = array_module(grad_out)
         grad_in = self._buffer("grad_in", grad_out.shape, grad_out)
         xp.subtract(grad_out.dtype.type(1), self.out, out=grad_in)
