@@ -37,6 +37,20 @@ class Loss:
     def backward(self):
         raise NotImplementedError
 
+    @staticmethod
+    def _aligned(out, y):
+        """``y`` shaped like ``out``, or a clear error.
+
+        Targets of shape (n,) for a single output become (n, 1). Anything else must match
+        exactly: NumPy would broadcast (n, 1) against (n,) into an (n, n) difference and
+        return a wrong loss without a word.
+        """
+        if y.shape == out.shape:
+            return y
+        if y.ndim == 1 and out.ndim == 2 and out.shape == (y.shape[0], 1):
+            return y.reshape(-1, 1)
+        raise ValueError(f"targets of shape {y.shape} do not match outputs of shape {out.shape}")
+
     def output_transform(self, out):
         """What ``predict`` returns for raw outputs: probabilities, or ``out`` itself."""
         return out
@@ -86,6 +100,11 @@ class CrossEntropy(Loss):
         return xp.asarray(targets, dtype=dtype)
 
     def forward(self, out, y):
+        if y.ndim == 1:
+            if y.shape[0] != out.shape[0]:
+                raise ValueError(f"{y.shape[0]} labels for {out.shape[0]} rows of outputs")
+        else:
+            y = self._aligned(out, y)
         if (kernels := _jit.fused(out, self.jit, "softmax_cross_entropy")) is not None:
             # One pass per row: softmax, loss and gradient together (backward returns it).
             self.grad = array_module(out).empty(out.shape, dtype=out.dtype)
@@ -148,6 +167,7 @@ class BinaryCrossEntropy(Loss):
 
     def forward(self, out, y):
         xp = array_module(out)
+        y = self._aligned(out, y)
         losses = xp.maximum(out, 0) - out * y + xp.log1p(xp.exp(-xp.abs(out)))
         self.out, self.y = out, y
         return losses.sum() / out.size
@@ -174,7 +194,7 @@ class MeanSquaredError(Loss):
     name = "mse"
 
     def forward(self, out, y):
-        self.diff = out - y
+        self.diff = out - self._aligned(out, y)
         return (self.diff * self.diff).sum() / out.size
 
     def backward(self):
@@ -188,7 +208,7 @@ class MeanAbsoluteError(Loss):
 
     def forward(self, out, y):
         xp = array_module(out)
-        self.diff = out - y
+        self.diff = out - self._aligned(out, y)
         return xp.abs(self.diff).sum() / out.size
 
     def backward(self):
@@ -212,7 +232,7 @@ class Huber(Loss):
 
     def forward(self, out, y):
         xp = array_module(out)
-        self.diff = out - y
+        self.diff = out - self._aligned(out, y)
         abs_diff = xp.abs(self.diff)
         quadratic = xp.minimum(abs_diff, self.delta)
         # 0.5 q^2 + delta (|d| - q): equals both branches of the piecewise formula.

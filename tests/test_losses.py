@@ -214,3 +214,20 @@ def test_unknown_loss_name_is_a_clear_error():
 def test_huber_delta_must_be_positive():
     with pytest.raises(ValueError, match="delta must be positive"):
         losses.Huber(delta=0.0)
+
+
+@pytest.mark.parametrize("name", ["mse", "mae", "huber", "binary_cross_entropy"])
+def test_single_output_losses_take_flat_targets_without_broadcasting(name):
+    """(n,) targets against (n, 1) outputs must not broadcast into an (n, n) loss."""
+    out = np.array([[0.5], [-1.0], [2.0]])
+    y = np.array([1.0, 0.0, 1.0])
+    loss = losses.get(name)
+    assert loss.forward(out, y) == pytest.approx(loss.forward(out, y.reshape(-1, 1)), rel=1e-15)
+    assert loss.backward().shape == out.shape
+
+
+@pytest.mark.parametrize("name", ["mse", "mae", "huber", "binary_cross_entropy", "cross_entropy"])
+def test_targets_of_the_wrong_shape_are_a_clear_error(name):
+    out = np.zeros((4, 2))
+    with pytest.raises(ValueError, match="do not match outputs|labels for"):
+        losses.get(name).forward(out, np.zeros((3, 2)) if name != "cross_entropy" else np.zeros(3, dtype=int))
