@@ -94,7 +94,8 @@ def run_train(args) -> int:
     from . import optim
     dataset, (X_train, y_train), (X_val, y_val), (X_test, y_test) = load_split(args)
     classification = dataset.task == "classification"
-    loss = args.loss or ("cross_entropy" if classification else "mse")
+    from . import losses
+    loss = losses.get(args.loss or ("cross_entropy" if classification else "mse")).name   # aliases too
     n_outputs = dataset.n_classes if loss == "cross_entropy" else (
         1 if y_train.ndim == 1 else y_train.shape[1])
     options = {"lr": args.lr}

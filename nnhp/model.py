@@ -164,9 +164,11 @@ class Sequential:
         for index in range(last, -1, -1):
             layer = self.layers[index]
             if index == 0 and isinstance(layer, layer_types.Dense):
-                return layer.backward(grad, need_input_grad=need_input_grad)
+                grad = layer.backward(grad, need_input_grad=need_input_grad)
+                break
             grad = layer.backward(grad)
-        return grad
+        # Layers write dL/dX into reused buffers; hand the caller its own copy (as forward does).
+        return None if grad is None else grad.copy()
 
     def predict(self, X, batch_size: int = 4096):
         """Outputs for ``X``: class probabilities for a classifier (softmax / sigmoid),

@@ -300,8 +300,9 @@ class OneCycle(Schedule):
 class ReduceOnPlateau(Schedule):
     r"""Cut the rate by ``factor`` when a monitored metric stops improving (torch ``ReduceLROnPlateau``).
 
-    Call ``observe(metric)`` once per epoch (``nnhp.fit`` does, with the validation
-    loss or the early-stopping monitor); ``schedule(step, base_lr)`` returns the current
+    Call ``observe(metric)`` once per epoch (``nnhp.fit`` does, with the history entry
+    named by ``monitor``: by default "val_loss" when there is validation data, else
+    "loss"; give ``mode="max"`` with an accuracy); ``schedule(step, base_lr)`` returns the current
     rate, starting at base_lr. A metric improves on the best so far when (mode "min")::
 
         rel:  metric < best · (1 - threshold)        abs:  metric < best - threshold
@@ -314,8 +315,9 @@ class ReduceOnPlateau(Schedule):
 
     def __init__(self, factor: float = 0.1, patience: int = 10, min_lr: float = 0.0, mode: str = "min",
                  threshold: float = 1e-4, *, threshold_mode: str = "rel", cooldown: int = 0, eps: float = 1e-8,
-                 unit: str = "epoch"):
+                 unit: str = "epoch", monitor: str | None = None):
         super().__init__(unit=unit)
+        self.monitor = monitor
         self.factor = _check_number("ReduceOnPlateau", "factor", factor, low=0.0, high=1.0, high_open=True)
         self.patience = _check_int("ReduceOnPlateau", "patience", patience, 0)
         self.min_lr = _check_number("ReduceOnPlateau", "min_lr", min_lr, low=0.0)

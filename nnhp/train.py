@@ -260,6 +260,17 @@ def fit(model, X, y, loss="cross_entropy", optimizer="adam", schedule=None, epoc
                              "validation data; pass validation_data or validation_split")
         early_stopping.reset()
 
+    # Every name fit will record, so that a monitor it never records fails now, not after an epoch.
+    recorded = {"loss", "lr"} | ({"accuracy"} if loss_fn.classification else set())
+    if validation is not None:
+        recorded |= {f"val_{key}" for key in recorded - {"lr"}}
+    plateau_monitor = getattr(schedule, "monitor", None) or ("val_loss" if validation is not None else "loss")
+    for owner, monitor in (("early stopping", getattr(early_stopping, "monitor", None)),
+                           ("the schedule", plateau_monitor if hasattr(schedule, "observe") else None)):
+        if monitor is not None and monitor not in recorded:
+            raise ValueError(f"{owner} monitors {monitor!r}, which fit does not record here; "
+                             f"available: {', '.join(sorted(recorded))}")
+
     xp = model.backend.xp
     model.loss_name = loss_fn.name
     n = X.shape[0]
@@ -347,14 +358,9 @@ def fit(model, X, y, loss="cross_entropy", optimizer="adam", schedule=None, epoc
         history.record(epoch, logs)
 
         if schedule is not None and hasattr(schedule, "observe"):
-            monitor = early_stopping.monitor if early_stopping is not None else (
-                "val_loss" if validation is not None else "loss")
-            schedule.observe(logs[monitor])
+            schedule.observe(logs[plateau_monitor])
         stop = False
         if early_stopping is not None:
-            if early_stopping.monitor not in logs:
-                raise ValueError(f"early stopping monitors {early_stopping.monitor!r}, which fit does not "
-                                 f"record; available: {', '.join(logs)}")
             if early_stopping.update(epoch, logs[early_stopping.monitor], model):
                 history.stop_reason, stop = "early_stopping", True
         for callback in callbacks:

@@ -321,3 +321,17 @@ def test_model_file_opens_as_a_zip_of_plain_npy_entries(tmp_path):
     nnhp.MLP([3, 4, 2], seed=0).save(path)
     with zipfile.ZipFile(path) as archive:
         assert sorted(archive.namelist()) == ["flat_params.npy", "meta.npy"]
+
+
+def test_backward_hands_the_caller_its_own_input_gradient():
+    import nnhp as _nnhp
+    model = _nnhp.MLP([4, 6, 3], seed=0)
+    X = np.random.default_rng(0).standard_normal((5, 4))
+    model.forward(X, training=True)
+    first = model.backward(np.ones((5, 3)))
+    kept = first.copy()
+    model.forward(X, training=True)
+    second = model.backward(2 * np.ones((5, 3)))
+    assert second is not first
+    np.testing.assert_array_equal(first, kept)
+    np.testing.assert_allclose(second, 2 * kept)

@@ -603,3 +603,30 @@ def test_device_side_sums_still_catch_a_non_finite_epoch(monkeypatch):
     assert history.stop_reason == "non_finite_loss"
     assert np.isfinite(model.flat_params).all()
     np.testing.assert_array_equal(model.flat_params, start)
+
+
+def test_plateau_schedule_watches_val_loss_not_the_early_stopping_metric():
+    """With early stopping on val_accuracy (a max metric) the plateau schedule (mode min) must
+    not read accuracy: a rising accuracy would look like a loss that never improves."""
+    data = make_moons(400, noise=0.2, seed=0)
+    schedule = schedules.ReduceOnPlateau(factor=0.5, patience=0, threshold=0.0)
+    observed = []
+    original = schedule.observe
+    schedule.observe = lambda metric: (observed.append(metric), original(metric))
+    history = nnhp.fit(nnhp.MLP([2, 16, 2], seed=0), data.X, data.y, optimizer=optim.Adam(lr=1e-2),
+                       schedule=schedule, epochs=4, batch_size=32, validation_split=0.25,
+                       early_stopping=nnhp.EarlyStopping(monitor="val_accuracy", patience=10))
+    assert observed == history.history["val_loss"]
+
+
+def test_a_monitor_fit_never_records_fails_before_any_training():
+    data = make_regression(100, seed=0)
+    epochs_started = []
+    with pytest.raises(ValueError, match="early stopping monitors 'val_accuracy'.*available: loss, lr, val_loss"):
+        nnhp.fit(nnhp.MLP([5, 8, 1], seed=0), data.X, data.y, loss="mse", epochs=2, validation_split=0.2,
+                 early_stopping=nnhp.EarlyStopping(monitor="val_accuracy"),
+                 callbacks=[lambda epoch, logs: epochs_started.append(epoch)])
+    assert epochs_started == []
+    with pytest.raises(ValueError, match="the schedule monitors 'accuracy'"):
+        nnhp.fit(nnhp.MLP([5, 8, 1], seed=0), data.X, data.y, loss="mse", epochs=2,
+                 schedule=schedules.ReduceOnPlateau(monitor="accuracy"))
