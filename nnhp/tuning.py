@@ -419,7 +419,11 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher="hyperband"
         history = fit(model, X, _targets_for(trial_loss, y), loss=trial_loss, optimizer=optimizer,
                       schedule=schedule, epochs=epochs, batch_size=int(params.get("batch_size", 32)),
                       validation_data=(X_val, _targets_for(trial_loss, y_val)),
-                      early_stopping=EarlyStopping(monitor="val_loss", patience=patience, restore_best=True),
+                      # A budgeted trial's end state is a checkpoint a promotion continues from: its
+                      # weights must belong with the optimizer state and epoch count saved beside
+                      # them, so they are not swapped for the best epoch's.
+                      early_stopping=EarlyStopping(monitor="val_loss", patience=patience,
+                                                   restore_best=trial.budget is None),
                       l1=l1, l2=l2, seed=seed, initial_epoch=initial_epoch, callbacks=[report])
         epochs_trained = len(history.history.get("loss", []))
         epochs_run = initial_epoch + epochs_trained
