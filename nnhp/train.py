@@ -187,8 +187,14 @@ def _add_penalty_gradients(model, l1: float, l2: float) -> None:
 
 def clip_grad_norm(flat_grads, max_norm: float) -> float:
     """Scale gradients so their global L2 norm is at most ``max_norm`` (PyTorch's rule:
-    multiply by max_norm / (norm + 1e-6) when that is below 1). Returns the norm before."""
+    multiply by max_norm / (norm + 1e-6) when that is below 1). Returns the norm before:
+    a float on the CPU, a 0-d device array on a GPU (where reading it would wait for the
+    device, so the scale is computed and applied there)."""
     xp = array_module(flat_grads)
+    if xp is not numpy:
+        norm = xp.sqrt(xp.vdot(flat_grads, flat_grads).astype(xp.float64))
+        flat_grads *= xp.minimum(max_norm / (norm + 1e-6), 1.0).astype(flat_grads.dtype)
+        return norm
     norm = float(xp.sqrt(xp.vdot(flat_grads, flat_grads)))
     coefficient = max_norm / (norm + 1e-6)
     if coefficient < 1.0:

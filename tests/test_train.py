@@ -630,3 +630,20 @@ def test_a_monitor_fit_never_records_fails_before_any_training():
     with pytest.raises(ValueError, match="the schedule monitors 'accuracy'"):
         nnhp.fit(nnhp.MLP([5, 8, 1], seed=0), data.X, data.y, loss="mse", epochs=2,
                  schedule=schedules.ReduceOnPlateau(monitor="accuracy"))
+
+
+def test_clip_grad_norm_device_path_scales_like_the_host_path(monkeypatch):
+    """The GPU branch (scale computed on the device, no host read) gives the host's result."""
+    import types
+    from nnhp import train as train_module
+
+    stand_in = types.SimpleNamespace(sqrt=np.sqrt, vdot=np.vdot, minimum=np.minimum, float64=np.float64)
+    for max_norm in (1.3, 100.0):
+        host = np.array([3.0, 4.0, 12.0], dtype=np.float32)
+        device = host.copy()
+        host_norm = clip_grad_norm(host, max_norm)
+        monkeypatch.setattr(train_module, "array_module", lambda array: stand_in)
+        device_norm = train_module.clip_grad_norm(device, max_norm)
+        monkeypatch.undo()
+        assert float(device_norm) == pytest.approx(host_norm, rel=1e-6)
+        np.testing.assert_allclose(device, host, rtol=1e-6)
