@@ -60,13 +60,18 @@ class Layer:
         raise NotImplementedError
 
     def _buffer(self, key: str, shape, like, dtype=None):
-        """A scratch array kept from call to call, reallocated only when its shape changes."""
+        """A scratch array kept from call to call.
+
+        It holds as many rows as the largest batch seen, and a smaller batch (the ragged
+        last one of an epoch) gets its leading rows: a contiguous view, no reallocation.
+        """
         buffer = self._buffers.get(key)
         dtype = like.dtype if dtype is None else dtype
-        if buffer is None or buffer.shape != shape or buffer.dtype != dtype:
+        if (buffer is None or buffer.dtype != dtype or buffer.shape[1:] != tuple(shape[1:])
+                or buffer.shape[0] < shape[0]):
             buffer = array_module(like).empty(shape, dtype=dtype)
             self._buffers[key] = buffer
-        return buffer
+        return buffer if buffer.shape[0] == shape[0] else buffer[:shape[0]]
 
     def _output(self, key: str, x, training: bool, dtype=None):
         """Where to write an output shaped like ``x``: a reused buffer while training."""

@@ -249,3 +249,19 @@ def test_layer_rebuilds_from_its_config(layer):
 def test_from_config_rejects_unknown_layer_type():
     with pytest.raises(ValueError, match="unknown layer type 'Conv2D'"):
         layers.from_config("Conv2D", {})
+
+
+def test_a_ragged_batch_reuses_the_full_batch_buffer():
+    """The last, smaller batch of an epoch writes into the leading rows of the same buffer."""
+    import nnhp as _nnhp
+    model = _nnhp.MLP([3, 5, 2], seed=0, jit=False)     # the plain path's buffers
+    dense = model.layers[0]
+    rng = np.random.default_rng(0)
+    full = model._forward(rng.standard_normal((4, 3)), True)
+    buffer = dense._buffers["out"]
+    model._forward(rng.standard_normal((3, 3)), True)
+    model._forward(rng.standard_normal((4, 3)), True)
+    assert dense._buffers["out"] is buffer
+    x = rng.standard_normal((3, 3))
+    np.testing.assert_allclose(model._forward(x, True), model.forward(x), rtol=1e-6)
+    assert full.shape == (4, 2)
