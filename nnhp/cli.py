@@ -21,16 +21,21 @@ EXAMPLES = """examples:
 """
 
 
+# The data flags' defaults, shared by every subcommand that loads data (and by --config files,
+# whose data keys apply only where the flag was left at its default).
+DATA_DEFAULTS = {"data": "digits", "target": None, "test_size": 0.25, "val_size": 0.15, "no_standardize": False}
+
+
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
-    group.add_argument("--data", default="digits",
+    group.add_argument("--data", default=DATA_DEFAULTS["data"],
                        help="built-in data set (digits, moons, spirals, regression) or a CSV file path "
                             "(default: digits)")
-    group.add_argument("--target", default=None,
+    group.add_argument("--target", default=DATA_DEFAULTS["target"],
                        help="CSV only: the column holding the labels/targets (default: the last column)")
-    group.add_argument("--test-size", type=float, default=0.25,
+    group.add_argument("--test-size", type=float, default=DATA_DEFAULTS["test_size"],
                        help="fraction held out for the final test (default 0.25)")
-    group.add_argument("--val-size", type=float, default=0.15,
+    group.add_argument("--val-size", type=float, default=DATA_DEFAULTS["val_size"],
                        help="fraction of the training part used for validation (default 0.15)")
     group.add_argument("--no-standardize", action="store_true",
                        help="do not standardize features (standardized with training statistics by default)")
@@ -316,8 +321,7 @@ def run_tune(args) -> int:
     from .report import text_table
     from .tuning import ProgressLine, default_space
 
-    defaults = {"data": "digits", "target": None, "test_size": 0.25, "val_size": 0.15, "no_standardize": False}
-    settings, overrides = _tune_settings(args, defaults)
+    settings, overrides = _tune_settings(args, DATA_DEFAULTS)
     args.seed = settings["seed"]
     if args.show_space:
         budgeted = settings["searcher"] == "hyperband"

@@ -156,13 +156,6 @@ def _n_outputs(task: str, loss: str, y: np.ndarray, n_classes: int | None) -> in
     return 1 if y.ndim == 1 else y.shape[1]
 
 
-def _targets_for(loss: str, y: np.ndarray) -> np.ndarray:
-    """Binary cross-entropy with one output wants 0/1 columns; the others take labels as they are."""
-    if loss == "binary_cross_entropy" and y.ndim == 1:
-        return y.reshape(-1, 1).astype(np.float64)
-    return y
-
-
 def build_model(params: dict, n_inputs: int, n_outputs: int, seed=0, dtype="float32", backend=None):
     """The MLP a params dict describes (engine defaults for the names it leaves out)."""
     from .model import MLP
@@ -416,9 +409,9 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher="hyperband"
             if key in logs:
                 trial.report(logs[key], epoch)
 
-        history = fit(model, X, _targets_for(trial_loss, y), loss=trial_loss, optimizer=optimizer,
+        history = fit(model, X, y, loss=trial_loss, optimizer=optimizer,
                       schedule=schedule, epochs=epochs, batch_size=int(params.get("batch_size", 32)),
-                      validation_data=(X_val, _targets_for(trial_loss, y_val)),
+                      validation_data=(X_val, y_val),
                       # A budgeted trial's end state is a checkpoint a promotion continues from: its
                       # weights must belong with the optimizer state and epoch count saved beside
                       # them, so they are not swapped for the best epoch's.
@@ -434,7 +427,7 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher="hyperband"
             raise FloatingPointError(f"training diverged (non-finite loss) in epoch {epochs_run + 1}")
         # Classification trials are judged by their own loss's accuracy (comparable across losses);
         # regression trials all by the validation MSE.
-        scores = evaluate(model, X_val, _targets_for(trial_loss, y_val),
+        scores = evaluate(model, X_val, y_val,
                           loss="mse" if task == "regression" else trial_loss)
         trial.set_attr("val_loss", scores["loss"])
         if "accuracy" in scores:
