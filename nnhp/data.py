@@ -116,7 +116,7 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_fraction(value, name: str, low_open: bool = True) -> float:
+def check_fraction(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
         raise ValueError(f"{name} must be a fraction strictly between 0 and 1; got {value!r}")
     return float(value)
