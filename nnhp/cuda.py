@@ -130,6 +130,14 @@ def activation_backward(grad_out, out, grad_in, activation):
     return grad_in
 
 
+def activation_bias_backward(grad_out, out, grad_in, bias_grad, activation):
+    """grad_in = grad_out * f'(z), then bias_grad = its column sums (CuPy's reduction:
+    on a GPU the sum is a second, cheap launch, not a second pass worth fusing away)."""
+    activation_backward(grad_out, out, grad_in, activation)
+    grad_in.sum(axis=0, out=bias_grad)
+    return grad_in
+
+
 def dropout_apply(x, out, key: int, keep_prob: float):
     """out = x * mask / keep_prob with the Philox mask of ``key`` (see ``nnhp.philox``)."""
     key0, key1 = philox.split_key(key)

@@ -121,9 +121,9 @@ def fused(array, setting=None, kernel: str = "relu", size: int | None = None):
     NumPy arrays get this module (numba kernels, when ``enabled``); CuPy arrays get
     ``nnhp.cuda`` (hand-written CUDA kernels) unless the setting is "off". Both offer
     the same functions with the same arguments: ``activation_forward``,
-    ``bias_activation_forward``, ``activation_backward``, ``dropout_apply``,
-    ``softmax_cross_entropy``, ``optimizer_update``. ``size``: decide for an array of
-    that many elements instead (an output not computed yet).
+    ``bias_activation_forward``, ``activation_backward``, ``activation_bias_backward``,
+    ``dropout_apply``, ``softmax_cross_entropy``, ``optimizer_update``. ``size``: decide
+    for an array of that many elements instead (an output not computed yet).
     """
     if type(array) is numpy.ndarray:
         return sys.modules[__name__] if enabled(array, setting, kernel, size) else None
@@ -183,15 +183,34 @@ def dense_activation_forward(kernels, dense, activation, x, training: bool):
         z = xp.matmul(x, weights, out=dense._buffer("out", (x.shape[0], dense.n_out), x))
     else:
         z = x @ weights
-    out = activation._output("out", z, training)   # not in place: see numba_kernels.py on overlap
-    activation.out = kernels.bias_activation_forward(z, bias, out, activation)
+    # In place: z is this layer's own array, and the activation keeps it as its output.
+    activation.out = kernels.bias_activation_forward(z, bias, z, activation)
     return activation.out
 
 
+def dense_activation_backward(kernels, dense, activation, grad_out, need_input_grad: bool = True):
+    """The backward of ``activation(dense(x))``, the mirror of the forward above:
+    delta = grad_out * f'(z) together with the bias gradient db = delta summed over the
+    batch, in one fused pass; then dW = x^T delta and dL/dx = delta W^T (BLAS / cuBLAS).
+    Returns dL/dx, or None with ``need_input_grad=False`` (the first layer)."""
+    xp = array_module(grad_out)
+    weights_grad, bias_grad = dense.grads
+    delta = activation._buffer("grad_in", grad_out.shape, grad_out)
+    kernels.activation_bias_backward(grad_out, activation.out, delta, bias_grad, activation)
+    xp.matmul(dense.x.T, delta, out=weights_grad)
+    if not need_input_grad:
+        return None
+    return xp.matmul(delta, dense.params[0].T, out=dense._buffer("grad_in", dense.x.shape, delta))
+
+
 def bias_activation_forward(z, bias, out, activation):
-    """out = f(z + bias) in one pass (a Dense layer's bias fused into its activation)."""
+    """out = f(z + bias) in one pass (a Dense layer's bias fused into its activation);
+    ``out`` may be ``z`` itself."""
     code, param = activation_code(activation)
-    kernels().bias_activation_forward(z, bias, out, code, z.dtype.type(param))
+    if out is z:
+        kernels().bias_activation_inplace(z, bias, code, z.dtype.type(param))
+    else:
+        kernels().bias_activation_forward(z, bias, out, code, z.dtype.type(param))
     return out
 
 
@@ -209,6 +228,16 @@ def activation_backward(grad_out, out, grad_in, activation):
         grad_out = numpy.ascontiguousarray(grad_out)
     kernels().activation_backward(grad_out.reshape(-1), out.reshape(-1), grad_in.reshape(-1),
                                   code, out.dtype.type(param))
+    return grad_in
+
+
+def activation_bias_backward(grad_out, out, grad_in, bias_grad, activation):
+    """grad_in = grad_out * f'(z) and bias_grad = grad_in summed over rows, one pass
+    over (n, units) arrays (see ``dense_activation_backward``)."""
+    code, param = activation_code(activation)
+    if not grad_out.flags.c_contiguous:
+        grad_out = numpy.ascontiguousarray(grad_out)
+    kernels().activation_bias_backward(grad_out, out, grad_in, bias_grad, code, out.dtype.type(param))
     return grad_in
 
 

@@ -160,13 +160,25 @@ class Sequential:
         matrix product that training never uses) and ``None`` is returned.
         """
         grad = self.backend.asarray(grad_out)
-        last = len(self.layers) - 1
-        for index in range(last, -1, -1):
-            layer = self.layers[index]
+        layers = self.layers
+        index = len(layers) - 1
+        while index >= 0:
+            layer = layers[index]
+            below = layers[index - 1] if index > 0 else None
+            if isinstance(layer, layer_types.Activation) and isinstance(below, layer_types.Dense):
+                kernels = _jit.fused(grad, self.jit, layer.name)
+                if kernels is not None:
+                    # The mirror of _forward: f' and the bias gradient in one fused
+                    # pass, then the Dense layer's two matrix products.
+                    grad = _jit.dense_activation_backward(kernels, below, layer, grad,
+                                                          need_input_grad=index > 1 or need_input_grad)
+                    index -= 2
+                    continue
             if index == 0 and isinstance(layer, layer_types.Dense):
                 grad = layer.backward(grad, need_input_grad=need_input_grad)
                 break
             grad = layer.backward(grad)
+            index -= 1
         # Layers write dL/dX into reused buffers; hand the caller its own copy (as forward does).
         return None if grad is None else grad.copy()
 

@@ -90,6 +90,18 @@ def bias_activation_forward(z, bias, out, kind, param):
 
 
 @numba.njit(**_options)
+def bias_activation_inplace(z, bias, kind, param):
+    """z[i, j] = f(z[i, j] + bias[j]), overwriting z: the matrix product's output becomes
+    the activation, with no second (n, units) array to write. (One array, so no overlap
+    check: passing z as both ``z`` and ``out`` above would send LLVM down its scalar path.)"""
+    zero, one, half = z.dtype.type(0), z.dtype.type(1), z.dtype.type(0.5)
+    n_rows, n_cols = z.shape
+    for i in range(n_rows):
+        for j in range(n_cols):
+            z[i, j] = _activate(z[i, j] + bias[j], kind, param, zero, one, half)
+
+
+@numba.njit(**_options)
 def activation_forward(x, out, kind, param):
     """out = f(x), elementwise over 1-D (flattened) arrays."""
     zero, one, half = x.dtype.type(0), x.dtype.type(1), x.dtype.type(0.5)
@@ -103,6 +115,31 @@ def activation_backward(grad_out, out, grad_in, kind, param):
     zero, one = out.dtype.type(0), out.dtype.type(1)
     for i in range(out.size):
         grad_in[i] = grad_out[i] * _slope(out[i], kind, param, zero, one)
+
+
+@numba.njit(**_options)
+def activation_bias_backward(grad_out, out, grad_in, bias_grad, kind, param):
+    """grad_in = grad_out * f'(z) on (n, units) arrays, and in the same pass
+    bias_grad[j] = sum_i grad_in[i, j]: the bias gradient of the Dense layer below.
+
+    The column sums add the rows in order, as NumPy's ``sum(axis=0)`` does on a
+    C-ordered array, so the result is the same to the last bit.
+    """
+    zero, one = out.dtype.type(0), out.dtype.type(1)
+    n_rows, n_cols = out.shape
+    if n_rows == 0:
+        for j in range(n_cols):
+            bias_grad[j] = zero
+        return
+    for j in range(n_cols):                     # the first row starts the sums
+        g = grad_out[0, j] * _slope(out[0, j], kind, param, zero, one)
+        grad_in[0, j] = g
+        bias_grad[j] = g
+    for i in range(1, n_rows):
+        for j in range(n_cols):
+            g = grad_out[i, j] * _slope(out[i, j], kind, param, zero, one)
+            grad_in[i, j] = g
+            bias_grad[j] += g
 
 
 # --- dropout (Philox4x32-10, see nnhp/philox.py) ----------------------------------------

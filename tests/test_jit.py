@@ -135,20 +135,55 @@ def test_activation_kernels_match_numpy(name, shape, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ACTIVATIONS)
 def test_bias_fused_into_the_activation_matches_dense_then_activation(name, dtype):
-    X = make((33, 17), dtype)
-    outputs, grads = [], []
+    """Forward (bias fused into f, in place) and backward (f' fused with the bias
+    gradient) of a whole model, on a full batch and then a smaller ragged one that
+    reuses the leading rows of the buffers."""
+    outputs, grads, input_grads = [], [], []
     for setting in (False, True):
-        model = nnhp.MLP([17, 23, 5], activation=name, seed=3, dtype=dtype.__name__, jit=setting)
+        model = nnhp.MLP([17, 23, 9, 5], activation=name, seed=3, dtype=dtype.__name__, jit=setting)
         model.params[1][...] = make(23, dtype, 9)           # non-zero hidden biases
-        out = model.forward(X, training=True)
-        model.backward(make(out.shape, dtype, 4))
-        outputs.append(out)
-        grads.append(model.flat_grads.copy())
+        for rows in (33, 7):
+            X = make((rows, 17), dtype, rows)
+            out = model.forward(X, training=True)
+            input_grads.append(model.backward(make(out.shape, dtype, 4)))
+            outputs.append(out)
+            grads.append(model.flat_grads.copy())
     tolerance = 0 if name in EXACT_ACTIVATIONS else 64 * eps(dtype)
-    numpy.testing.assert_allclose(outputs[1], outputs[0], rtol=tolerance, atol=tolerance)
-    numpy.testing.assert_allclose(grads[1], grads[0], rtol=tolerance, atol=tolerance)
+    for results in (outputs, grads, input_grads):     # [plain 33, plain 7, fused 33, fused 7]
+        for k in range(2):
+            numpy.testing.assert_allclose(results[2 + k], results[k], rtol=tolerance, atol=tolerance)
+            if name in EXACT_ACTIVATIONS:
+                numpy.testing.assert_array_equal(results[2 + k], results[k])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES + [(0, 6)])
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activation_backward_with_bias_gradient_matches_numpy(name, shape, dtype):
+    """grad_in = grad_out * f'(z) and the column sums in one pass: the sums equal
+    NumPy's sum(axis=0) bit for bit (rows added in order), whatever f is."""
+    layer = layers.activation(name)
+    layer.jit = False                                   # the NumPy reference, forward and backward
+    out = layer.forward(make(shape, dtype, 1), training=True).copy()
+    grad_out = make(shape, dtype, 2, 1.0)
+    grad_ref = layer.backward(grad_out).copy()
+    grad_in, bias_grad = numpy.full(shape, numpy.nan, dtype), numpy.full(shape[1], numpy.nan, dtype)
+    jit.activation_bias_backward(grad_out, out, grad_in, bias_grad, layer)
     if name in EXACT_ACTIVATIONS:
-        numpy.testing.assert_array_equal(outputs[1], outputs[0])
+        numpy.testing.assert_array_equal(grad_in, grad_ref)
+    else:
+        numpy.testing.assert_allclose(grad_in, grad_ref, rtol=0, atol=8 * eps(dtype))
+    numpy.testing.assert_array_equal(bias_grad, grad_in.sum(axis=0))
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_bias_activation_in_place_equals_out_of_place(name):
+    z, bias = make((37, 129), numpy.float32, 1), make(129, numpy.float32, 2)
+    layer = layers.activation(name)
+    expected = jit.bias_activation_forward(z, bias, numpy.empty_like(z), layer)
+    in_place = z.copy()
+    assert jit.bias_activation_forward(in_place, bias, in_place, layer) is in_place
+    numpy.testing.assert_array_equal(in_place, expected)
 
 
 def test_activation_kernels_take_non_contiguous_gradients():
