@@ -50,8 +50,7 @@ import numpy as np
 
 from .search import Choice, Float, Int, Space, Study
 from .search.searcher import make_searcher
-from .search.study import INTERRUPTED
-from .search.trial import COMPLETE, FAILED, RUNNING
+from .search.trial import COMPLETE, RUNNING
 
 __all__ = ["tune", "TuneResult", "default_space", "build_model", "build_optimizer", "build_schedule",
            "ProgressLine", "OPTIMIZER_NAMES", "SCHEDULE_NAMES"]
@@ -231,8 +230,8 @@ class ProgressLine:
 
     def __call__(self, study, trial) -> None:
         # k counts the study's finished trials (a reopened study goes on from its count),
-        # leaving out those a killed process left behind.
-        count = sum(t.state != RUNNING and t.error != INTERRUPTED for t in study.trials)
+        # leaving out interrupted ones (a killed process's, or Ctrl-C's).
+        count = sum(t.state != RUNNING and not t.interrupted for t in study.trials)
         total = f"/{self.n_trials}" if self.n_trials is not None else ""
         if trial.state == COMPLETE:
             outcome = f"{self.metric} {trial.value:.4f}"
@@ -330,7 +329,8 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher="hyperband"
     space : None (the default space), a dict of overrides to it, or a full Space
     searcher : "hyperband" (default) | "random" | "grid" | "gp" | a searcher object
     n_trials : the number of trials the study holds when done: a study reopened from ``storage``
-        runs only the missing ones (trials its killed process left running are not counted)
+        runs only the missing ones (interrupted trials -- left running by a killed process, or
+        stopped by Ctrl-C -- are not counted; Hyperband runs them again)
     max_epochs : the most epochs any trial trains (the top of ``epochs`` and Hyperband's budget)
     storage : None (memory) or an SQLite path, under study ``name``
     seed : one seed for the split, the searcher, and every trial's weights and shuffling
@@ -448,7 +448,7 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher="hyperband"
                     best_so_far.update(value=value, trial=trial.id)
         return value
 
-    done = [t for t in study.trials if t.state != FAILED or t.error != INTERRUPTED]
+    done = [t for t in study.trials if not t.interrupted]
     remaining = max(n_trials - len(done), 0)
     complete = [t for t in done if t.state == COMPLETE]
     if complete and not budgeted:                  # reopened: the stored best keeps its checkpoint

@@ -149,3 +149,110 @@ def test_resumed_training_matches_uninterrupted_training_bit_for_bit(tmp_path, s
     nnhp.fit(model, X, y, optimizer=optimizer, epochs=9, batch_size=16, seed=5)
     np.testing.assert_array_equal(np.asarray(final[0].attrs["weights"], dtype=np.float32),
                                   model.flat_params)
+
+
+# --- stopping and reopening ------------------------------------------------------------------------
+def _make(kind, seed=0, **kwargs):
+    if kind == "hyperband":               # R=9, eta=3: 9@1,3@3,1@9 | 5@3,1@9 | 3@9 -> 22 trials per iteration
+        return Hyperband(max_budget=9, eta=3, seed=seed, **kwargs)
+    return SuccessiveHalving(n_configs=9, max_budget=9, eta=3, seed=seed, **kwargs)
+
+
+def _history(trials):
+    """What was proposed, in order, with interrupted trials left out and parents named by their
+    place in that order (an interrupted trial takes an id, shifting the ids after it)."""
+    kept = [t for t in trials if not t.interrupted]
+    place = {t.id: i for i, t in enumerate(kept)}
+    return [(t.params, t.budget, None if t.parent_id is None else place[t.parent_id],
+             t.info["bracket"], t.info["rung"], t.info["config"], t.value) for t in kept]
+
+
+def _uninterrupted(kind, n_trials):
+    study = _toy_study(_make(kind))
+    study.optimize(_toy_objective, n_trials=n_trials)
+    return study.trials
+
+
+def _reopen(path, kind, **kwargs):
+    return Study(Space({"x": Float(0.0, 1.0)}), searcher=_make(kind, **kwargs), storage=str(path), name="hb")
+
+
+# Stopped mid-rung, at the end of a rung (9, 12), at the end of a bracket (13, 22), mid-promotions.
+@pytest.mark.parametrize("kind, total, stopped_after",
+                         [("hyperband", 40, n) for n in (1, 7, 9, 11, 12, 13, 22, 25)]
+                         + [("successive_halving", 13, n) for n in (1, 7, 9, 11, 12)])
+def test_a_reopened_study_proposes_what_the_uninterrupted_one_would(tmp_path, kind, total, stopped_after):
+    first = _reopen(tmp_path / "study.db", kind)
+    first.optimize(_toy_objective, n_trials=stopped_after)
+    first.storage.close()
+    again = _reopen(tmp_path / "study.db", kind)      # a new process: a new searcher, same seed
+    again.optimize(_toy_objective, n_trials=total - stopped_after)
+    assert _history(again.trials) == _history(_uninterrupted(kind, total))
+
+
+@pytest.mark.parametrize("kind, total", [("hyperband", 30), ("successive_halving", 13)])
+@pytest.mark.parametrize("stopped_in", [4, 10, 12])     # a fresh configuration, a promotion, a last rung
+def test_a_trial_a_killed_process_left_running_is_run_again(tmp_path, kind, total, stopped_in):
+    first = _reopen(tmp_path / "study.db", kind)
+    first.optimize(_toy_objective, n_trials=stopped_in)
+    lost = first.ask()                           # the process dies inside this trial
+    first.storage.close()
+    again = _reopen(tmp_path / "study.db", kind)      # marks the lost trial failed (interrupted)
+    assert again.get_trial(lost.id).interrupted
+    again.optimize(_toy_objective, n_trials=total - stopped_in)
+    trials = again.trials
+    rerun = trials[lost.id + 1]
+    assert (rerun.params, rerun.budget, rerun.parent_id) == (lost.params, lost.budget, lost.parent_id)
+    assert _history(trials) == _history(_uninterrupted(kind, total))
+
+
+def test_a_trial_stopped_with_ctrl_c_is_run_again_by_the_same_searcher():
+    searcher = _make("hyperband")
+    study = _toy_study(searcher)
+
+    def objective(trial):
+        if trial.id == 10:
+            raise KeyboardInterrupt
+        return _toy_objective(trial)
+
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(objective, n_trials=30)
+    stopped = study.trials[10]
+    assert stopped.error == "interrupted (KeyboardInterrupt)" and stopped.interrupted
+    study.optimize(_toy_objective, n_trials=30 - 10)
+    assert study.trials[11].params == stopped.params and study.trials[11].parent_id == stopped.parent_id
+    assert _history(study.trials) == _history(_uninterrupted("hyperband", 30))
+
+
+def test_fresh_configurations_are_drawn_from_seed_bracket_and_index():
+    study = _toy_study(_make("hyperband", seed=7))
+    study.optimize(_toy_objective, n_trials=30)
+    fresh = [t for t in study.trials if t.parent_id is None]
+    for trial in fresh:
+        rng = np.random.default_rng([7, trial.info["bracket"], trial.info["config"]])
+        assert trial.params == study.space.sample(rng)
+    assert len({t.params["x"] for t in fresh}) == len(fresh)
+    other = _toy_study(_make("hyperband", seed=8))
+    other.optimize(_toy_objective, n_trials=5)
+    assert other.trials[0].params != study.trials[0].params
+
+
+def test_two_processes_sharing_a_study_split_its_brackets(tmp_path):
+    # Each process reads the bracket state from the shared storage on every ask, so the two
+    # together run one Hyperband (not two copies of bracket 0).
+    one = _reopen(tmp_path / "study.db", "hyperband")
+    two = Study(searcher=_make("hyperband"), storage=str(tmp_path / "study.db"), name="hb", fail_stale=False)
+    for i in range(30):
+        study = (one, two)[i % 2]
+        trial = study.ask()
+        study.tell(trial, _toy_objective(trial))
+    assert _history(one.trials) == _history(_uninterrupted("hyperband", 30))
+
+
+def test_reopening_with_another_schedule_is_a_clear_error(tmp_path):
+    first = _reopen(tmp_path / "study.db", "hyperband")
+    first.optimize(_toy_objective, n_trials=3)
+    first.storage.close()
+    again = Study(searcher=Hyperband(max_budget=27, eta=3, seed=0), storage=str(tmp_path / "study.db"), name="hb")
+    with pytest.raises(ValueError, match="max_budget"):
+        again.ask()

@@ -96,6 +96,39 @@ def test_reopened_tuning_runs_only_the_missing_trials(spirals, tmp_path):
     assert nnhp.evaluate(result.best_model, X_val, y_val)["accuracy"] == pytest.approx(result.best_value)
 
 
+def _record(trials):
+    """What a tuning run did, trial by trial (interrupted trials left out, parents by place)."""
+    kept = [t for t in trials if not t.interrupted]
+    place = {t.id: i for i, t in enumerate(kept)}
+    return [(t.params, t.budget, None if t.parent_id is None else place[t.parent_id], t.state, t.value,
+             t.attrs.get("epochs_run")) for t in kept]
+
+
+def test_hyperband_tuning_stopped_by_ctrl_c_and_resumed_runs_the_same_trials(tmp_path, monkeypatch):
+    data = make_moons(n_samples=400, seed=0)
+    X, X_val, y, y_val = train_test_split(data.X, data.y, 0.25, seed=0)
+    settings = dict(validation_data=(X_val, y_val), searcher="hyperband", space={"n_layers": 1},
+                    n_trials=12, max_epochs=9)
+    whole = nnhp.tune(X, y, **settings, storage=tmp_path / "whole.db").study.trials
+
+    fit, calls = nnhp.train.fit, []
+
+    def stopped_in_trial_11(*args, **kwargs):          # the second promotion of bracket 0
+        calls.append(1)
+        if len(calls) == 11:
+            raise KeyboardInterrupt
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(nnhp.train, "fit", stopped_in_trial_11)
+    with pytest.raises(KeyboardInterrupt):
+        nnhp.tune(X, y, **settings, storage=tmp_path / "stopped.db")
+    monkeypatch.setattr(nnhp.train, "fit", fit)
+    resumed = nnhp.tune(X, y, **settings, storage=tmp_path / "stopped.db").study.trials
+    assert resumed[10].interrupted and resumed[10].parent_id is not None
+    assert resumed[11].parent_id == resumed[10].parent_id           # the stopped promotion, run again
+    assert len(resumed) == 13 and _record(resumed) == _record(whole)
+
+
 class Promoter(Searcher):
     """Two fresh trials at budget 2, then the better one continued to budget 6 (a tiny Hyperband)."""
 
@@ -214,3 +247,19 @@ def test_cli_tune_show_space_and_plain_errors(tmp_path, capsys):
     assert "unknown settings ['trails']" in capsys.readouterr().err
     assert run_cli("tune", "--set", "optimizer") == 2
     assert "NAME=VALUE" in capsys.readouterr().err
+
+
+def test_cli_tune_hyperband_resumed_from_storage_matches_an_uninterrupted_run(tmp_path, capsys):
+    def tune(trials, db):
+        args = ["tune", "--data", "moons", "--searcher", "hyperband", "--trials", str(trials), "--max-epochs", "9",
+                "--set", "n_layers=1", "--storage", str(tmp_path / db), "--quiet"]
+        assert run_cli(*args) == 0
+
+    from nnhp.search import Study
+    tune(13, "whole.db")                  # bracket 0 of R=9: 9 configs @ 1 epoch, 3 @ 3, 1 @ 9
+    tune(10, "resumed.db")                # stopped after the first promotion ...
+    tune(13, "resumed.db")                # ... and run again: the rest of the bracket
+    capsys.readouterr()
+    whole, resumed = (Study(storage=tmp_path / db, name="tune").trials for db in ("whole.db", "resumed.db"))
+    assert [t.budget for t in resumed] == [1] * 9 + [3] * 3 + [9]
+    assert _record(resumed) == _record(whole)

@@ -23,6 +23,17 @@ the epochs from ``parent.budget`` to ``trial.budget``. :func:`budget_spent` coun
 epochs actually spent that way (a fresh trial costs ``budget``, a continued one
 ``budget - parent.budget``).
 
+Stopping and reopening. Neither searcher keeps state of its own between asks: each
+rebuilds its brackets from ``study.trials`` (every trial is labelled with its bracket, rung
+and configuration index), and draws configuration ``j`` of bracket ``k`` from a generator
+seeded by ``(seed, k, j)``. So a study reopened from SQLite storage in a new process -- after
+``optimize`` returned, after Ctrl-C, after the process was killed -- continues the bracket it
+was in and proposes exactly what the uninterrupted run would have, and several processes
+sharing one study run one search between them. An *interrupted* trial (``trial.interrupted``:
+left running by a dead process, which the reopening Study marks failed, or stopped by
+Ctrl-C) is proposed again with the same params, budget and parent; a real failure (the
+objective raised, or returned NaN) is final and never promoted.
+
 Both searchers follow the Searcher protocol of :mod:`nnhp.search.study`: ``ask`` returns
 a Proposal (params, budget, parent_id) or None once done; ``tell`` is informational.
 """
@@ -32,7 +43,8 @@ import math
 
 import numpy as np
 
-from .searcher import Proposal, Searcher
+from .searcher import Proposal, Searcher, resolve_seed
+from .trial import COMPLETE, RUNNING
 
 __all__ = ["Hyperband", "SuccessiveHalving", "hyperband_brackets", "successive_halving_rungs",
            "max_bracket", "budget_spent"]
@@ -127,72 +139,104 @@ def budget_spent(trials) -> float:
 
 # ------------------------------------------------------------------ one bracket
 
-_FINISHED = ("complete", "failed", "pruned")
-
-
 class _Bracket:
-    """The state of one successive-halving run over a Study's trials.
+    """One successive-halving run, read back from the study's trials.
 
-    Trials of this bracket carry ``info = {"searcher": ..., "bracket": key, "rung": i, ...}``
-    (the Study copies a Proposal's info into its trial), so which trial sits in which rung
-    is read back from ``study.trials``; the bracket itself only counts what it handed out.
+    A bracket keeps nothing in memory between asks. Its trials carry
+    ``info = {"searcher", "bracket": key, "rung": i, "config": j, ...}`` (the Study copies a
+    Proposal's info into its trial), and every ask rebuilds the bracket from them: a study
+    reopened by a new process, or shared by several, continues the bracket where it stands.
+
+    Each rung has *slots*: rung 0 one per configuration index ``j = 0..n_0-1``, rung ``i > 0``
+    one per survivor of rung ``i-1`` (the trial it continues, best first). A slot is filled by
+    its earliest trial that was not interrupted (``trial.interrupted``): a trial cut short by a
+    crash or Ctrl-C leaves its slot open, so it is proposed again, with the same params, budget
+    and parent.
     """
 
-    def __init__(self, key: int, rungs: list[tuple[int, float]], label: dict):
+    def __init__(self, key: int, rungs: list[tuple[int, float]], label: dict, trials):
         self.key = key
         self.rungs = rungs
-        self.label = label                 # extra info for the trials (iteration, s)
-        self.issued = [0] * len(rungs)     # proposals handed out per rung
-        self.targets = [rungs[0][0]] + [None] * (len(rungs) - 1)   # set when promotions are chosen
-        self.queues = [[] for _ in rungs]  # promotions waiting to be handed out
-        self.finished = False
+        self.label = label                       # extra info for the trials (searcher, iteration, s)
+        self.filled = [{} for _ in rungs]        # per rung: slot -> the trial filling it
+        self.by_id = {t.id: t for t in trials}
+        # The configuration index of each rung-0 trial (those recorded before "config" existed
+        # are numbered in the order they were made).
+        rung_0 = [t for t in trials if t.info.get("rung") == 0]
+        self.configs = {t.id: t.info.get("config", j) for j, t in enumerate(rung_0)}
+        for trial in trials:
+            rung = trial.info.get("rung")
+            if not self._fits(trial, rung):
+                raise ValueError(f"trial {trial.id} (bracket {key}, rung {rung}, budget {trial.budget}, "
+                                 f"s {trial.info.get('s')}) does not fit bracket {key} of this searcher "
+                                 f"(s {label.get('s')}, rungs {rungs}): the study was run with another max_budget, "
+                                 "eta, min_budget or n_configs; reopen it with the same ones")
+            if not trial.interrupted:
+                slot = self.configs[trial.id] if rung == 0 else trial.parent_id
+                self.filled[rung].setdefault(slot, trial)
 
-    def _members(self, trials, rung: int):
-        return [t for t in trials
-                if t.info.get("bracket") == self.key and t.info.get("rung") == rung]
-
-    def _promote(self, trials, rung: int, sign: float):
-        """If rung ``rung`` is complete, queue the best ``n_{rung+1}`` of it for the next rung."""
-        members = self._members(trials, rung)
-        if len(members) < self.targets[rung] or any(t.state not in _FINISHED for t in members):
+    def _fits(self, trial, rung) -> bool:
+        if not (isinstance(rung, int) and 0 <= rung < len(self.rungs)):
             return False
-        if rung + 1 == len(self.rungs):
-            self.finished = True
-            return False
-        ranked = sorted((t for t in members if t.state == "complete" and t.value is not None
-                         and math.isfinite(t.value)), key=lambda t: (sign * t.value, t.id))
-        survivors = ranked[:self.rungs[rung + 1][0]]
-        self.targets[rung + 1] = len(survivors)
-        self.queues[rung + 1] = list(survivors)
-        if not survivors:                  # everything failed: nothing left to promote
-            self.finished = True
-        return True
+        n, budget = self.rungs[rung]
+        return (trial.budget == budget and trial.info.get("n_rung", n) == n
+                and trial.info.get("s", self.label.get("s")) == self.label.get("s"))
 
-    def next_proposal(self, trials, sample, sign: float):
-        """A Proposal ready now, or None (the bracket is waiting for results, or finished).
-
-        ``trials``: the study's trials (read once per ask; a Study returns fresh copies).
-        """
-        if self.finished:
-            return None
+    def _open_rung(self, sign: float):
+        """(rung, its slots) for the lowest rung not yet complete; None once the bracket is finished."""
+        slots = list(range(self.rungs[0][0]))
         for rung in range(len(self.rungs)):
-            if self.targets[rung] is None:                 # promotions not chosen yet
-                if not self._promote(trials, rung - 1, sign):
-                    break
-            if self.queues[rung]:
-                parent = self.queues[rung].pop(0)
-                self.issued[rung] += 1
-                return Proposal(params=dict(parent.params), budget=self.rungs[rung][1],
-                                parent_id=parent.id, info=self._info(rung))
-            if rung == 0 and self.issued[0] < self.targets[0]:
-                self.issued[0] += 1
-                return Proposal(params=sample(), budget=self.rungs[0][1], info=self._info(0))
-        else:
-            self._promote(trials, len(self.rungs) - 1, sign)   # marks the last rung finished
+            members = [self.filled[rung].get(slot) for slot in slots]
+            if any(t is None or t.state == RUNNING for t in members):
+                return rung, slots
+            if rung + 1 == len(self.rungs):
+                return None
+            ranked = sorted((t for t in members if t.state == COMPLETE and t.value is not None
+                             and math.isfinite(t.value)), key=lambda t: (sign * t.value, t.id))
+            slots = [t.id for t in ranked[:self.rungs[rung + 1][0]]]
+            if not slots:                        # everything failed: nothing left to promote
+                return None
         return None
 
-    def _info(self, rung: int) -> dict:
-        return {"bracket": self.key, "rung": rung, "n_rung": self.rungs[rung][0], **self.label}
+    def finished(self, sign: float) -> bool:
+        return self._open_rung(sign) is None
+
+    def next_proposal(self, sample, sign: float) -> Proposal | None:
+        """A Proposal ready now, or None (the bracket waits for running trials, or is finished).
+
+        ``sample(key, j)``: the parameters of configuration ``j`` of bracket ``key``.
+        """
+        open_rung = self._open_rung(sign)
+        if open_rung is None:
+            return None
+        rung, slots = open_rung
+        free = [slot for slot in slots if slot not in self.filled[rung]]
+        if not free:
+            return None
+        budget = self.rungs[rung][1]
+        if rung == 0:
+            return Proposal(params=sample(self.key, free[0]), budget=budget, info=self._info(0, free[0]))
+        parent = self.by_id[free[0]]
+        return Proposal(params=dict(parent.params), budget=budget, parent_id=parent.id,
+                        info=self._info(rung, parent.info.get("config")))
+
+    def _info(self, rung: int, config: int) -> dict:
+        return {"bracket": self.key, "rung": rung, "n_rung": self.rungs[rung][0], "config": config, **self.label}
+
+
+def _trials_by_bracket(trials, searcher_name: str) -> dict[int, list]:
+    """The trials a searcher called ``searcher_name`` proposed, grouped by bracket key."""
+    brackets = {}
+    for trial in trials:
+        if trial.info.get("searcher") == searcher_name and "bracket" in trial.info:
+            brackets.setdefault(trial.info["bracket"], []).append(trial)
+    return brackets
+
+
+def _sampler(space, seed: int):
+    """``sample(key, j)``: configuration ``j`` of bracket ``key``, from a generator seeded by
+    ``(seed, key, j)``, so that it is the same in every process (see :func:`resolve_seed`)."""
+    return lambda key, index: space.sample(np.random.default_rng([seed, key, index]))
 
 
 def _direction_sign(study) -> float:
@@ -210,6 +254,8 @@ class SuccessiveHalving(Searcher):
     ``max_budget eta^-s``; the best ``max(1, floor(n_configs eta^-i))`` (by value, respecting the
     study's direction; failed trials never survive) continue to ``max_budget eta^(i-s)``
     from their parent's checkpoint. ``ask`` returns None once the last rung is done.
+    Configuration ``j`` is drawn from ``np.random.default_rng([seed, 0, j])``; a reopened study
+    continues the run (module docstring).
     """
 
     name = "successive_halving"
@@ -218,25 +264,31 @@ class SuccessiveHalving(Searcher):
                  eta: int = 3, seed: int | None = 0):
         self.eta = _check_schedule_args(max_budget, eta, min_budget)
         self.min_budget, self.max_budget = min_budget, max_budget
-        s = max_bracket(max_budget, self.eta, min_budget)
-        n = self.eta ** s if n_configs is None else int(n_configs)
+        self.s = max_bracket(max_budget, self.eta, min_budget)
+        n = self.eta ** self.s if n_configs is None else int(n_configs)
         if n < 1:
             raise ValueError(f"n_configs must be >= 1, got {n_configs!r}")
         # With fewer than eta^s configurations, floor(n eta^-i) would reach 0 before the last
         # rung; keep at least the single best one going up to max_budget.
-        self.rungs = [(max(n_i, 1), r_i) for n_i, r_i in successive_halving_rungs(n, s, self.eta, max_budget)]
-        self.rng = np.random.default_rng(seed)
-        self._bracket = _Bracket(0, self.rungs, {"searcher": self.name, "s": s})
+        self.rungs = [(max(n_i, 1), r_i) for n_i, r_i in successive_halving_rungs(n, self.s, self.eta, max_budget)]
+        self.seed = resolve_seed(seed)
+
+    def __repr__(self) -> str:
+        return f"SuccessiveHalving(n_configs={self.rungs[0][0]}, max_budget={self.max_budget}, eta={self.eta}, " \
+               f"seed={self.seed})"
+
+    def _bracket(self, study) -> _Bracket:
+        trials = _trials_by_bracket(study.trials, self.name).get(0, [])
+        return _Bracket(0, self.rungs, {"searcher": self.name, "s": self.s}, trials)
 
     def ask(self, study):
-        return self._bracket.next_proposal(study.trials, lambda: study.space.sample(self.rng),
-                                           _direction_sign(study))
+        return self._bracket(study).next_proposal(_sampler(study.space, self.seed), _direction_sign(study))
 
     def tell(self, study, trial):
         """Nothing to do: rung membership and results are read from ``study.trials``."""
 
     def is_finished(self, study) -> bool:
-        return self._bracket.finished
+        return self._bracket(study).finished(_direction_sign(study))
 
 
 class Hyperband(Searcher):
@@ -249,8 +301,13 @@ class Hyperband(Searcher):
     ``budget`` = the epochs its configuration reaches in the rung and, when promoted,
     ``parent_id`` = the trial it continues (see the module docstring).
 
-    Several workers: when every open bracket is waiting for running trials, the next
-    bracket opens, so workers never idle on a rung barrier.
+    Bracket ``k`` (counted from 0 over all iterations) draws its configuration ``j`` from
+    ``np.random.default_rng([seed, k, j])``; a reopened study goes on exactly as an
+    uninterrupted one would (module docstring, "Stopping and reopening"). Reopening it with
+    another ``max_budget``, ``eta`` or ``min_budget`` is an error.
+
+    Several workers, or several processes sharing an SQLite study: when every open bracket is
+    waiting for running trials, the next bracket opens, so workers never idle on a rung barrier.
     """
 
     name = "hyperband"
@@ -262,37 +319,41 @@ class Hyperband(Searcher):
         self.brackets = hyperband_brackets(max_budget, self.eta, min_budget)
         self.s_max = len(self.brackets) - 1
         self.max_iterations = max_iterations
-        self.rng = np.random.default_rng(seed)
-        self._open = []
-        self._n_opened = 0
+        self.seed = resolve_seed(seed)
 
-    def _can_open(self) -> bool:
-        return (self.max_iterations is None
-                or self._n_opened < self.max_iterations * len(self.brackets))
+    def __repr__(self) -> str:
+        return f"Hyperband(max_budget={self.max_budget}, eta={self.eta}, min_budget={self.min_budget}, " \
+               f"seed={self.seed})"
+
+    def _bracket(self, key: int, trials) -> _Bracket:
+        label = {"searcher": self.name, "iteration": key // len(self.brackets),
+                 "s": self.s_max - key % len(self.brackets)}
+        return _Bracket(key, self.brackets[key % len(self.brackets)], label, trials)
+
+    def _may_open(self, key: int) -> bool:
+        return self.max_iterations is None or key < self.max_iterations * len(self.brackets)
 
     def ask(self, study):
         sign = _direction_sign(study)
-
-        def sample():
-            return study.space.sample(self.rng)
-
-        trials = study.trials
-        while True:
-            for bracket in self._open:
-                proposal = bracket.next_proposal(trials, sample, sign)
-                if proposal is not None:
-                    return proposal
-            self._open = [b for b in self._open if not b.finished]
-            if not self._can_open():
-                return None
-            k = self._n_opened
-            s = self.s_max - k % len(self.brackets)
-            label = {"searcher": self.name, "iteration": k // len(self.brackets), "s": s}
-            self._open.append(_Bracket(k, self.brackets[k % len(self.brackets)], label))
-            self._n_opened += 1
+        sample = _sampler(study.space, self.seed)
+        opened = _trials_by_bracket(study.trials, self.name)
+        key = 0
+        # Brackets in the order they opened; a bracket not opened yet always has a first
+        # configuration to propose, so this ends at the first one (or where max_iterations stops it).
+        while key in opened or self._may_open(key):
+            proposal = self._bracket(key, opened.get(key, [])).next_proposal(sample, sign)
+            if proposal is not None:
+                return proposal
+            key += 1
+        return None
 
     def tell(self, study, trial):
         """Nothing to do: rung membership and results are read from ``study.trials``."""
 
     def is_finished(self, study) -> bool:
-        return not self._can_open() and all(b.finished for b in self._open)
+        if self.max_iterations is None:
+            return False
+        sign = _direction_sign(study)
+        opened = _trials_by_bracket(study.trials, self.name)
+        return all(key in opened and self._bracket(key, opened[key]).finished(sign)
+                   for key in range(self.max_iterations * len(self.brackets)))

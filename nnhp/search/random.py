@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .searcher import Proposal, Searcher
+from .searcher import Proposal, Searcher, resolve_seed
 
 __all__ = ["RandomSearch"]
 
@@ -22,9 +22,7 @@ class RandomSearch(Searcher):
     """Seeded random draws without needless repeats; see the module docstring."""
 
     def __init__(self, seed: int | None = 0, max_retries: int = 100):
-        if seed is None:   # fresh entropy, on request
-            seed = int(np.random.SeedSequence().entropy % (2**32))
-        self.seed = int(seed)
+        self.seed = resolve_seed(seed)
         self.max_retries = int(max_retries)
 
     def __repr__(self) -> str:

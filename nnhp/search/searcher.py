@@ -24,7 +24,9 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
-__all__ = ["Proposal", "Searcher", "make_searcher", "SEARCHERS"]
+import numpy as np
+
+__all__ = ["Proposal", "Searcher", "make_searcher", "SEARCHERS", "resolve_seed"]
 
 
 @dataclass
@@ -51,6 +53,20 @@ class Searcher:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def resolve_seed(seed: int | None) -> int:
+    """A searcher's seed as a non-negative int; None draws one from fresh entropy.
+
+    Searchers that draw point ``k`` from ``np.random.default_rng([seed, k])`` (a generator per
+    point, not one generator for the whole search) propose the same points in a reopened study
+    as in an uninterrupted one: nothing about the draws lives only in the process's memory.
+    """
+    if seed is None:
+        return int(np.random.SeedSequence().entropy % (2**32))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    return int(seed)
 
 
 # name -> (module, class); modules load on first use.

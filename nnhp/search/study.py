@@ -23,9 +23,12 @@ Reopening
 ---------
 ``Study(storage="study.db", name="digits")`` on a file that already holds ``digits`` continues
 it: the searcher sees the old trials, and trials left ``running`` by a process that died are
-marked failed (their process is gone, nobody will tell them). A process *joining* a study that
-another process is working on right now passes ``fail_stale=False``; and should a trial marked
-failed that way still finish after all, its real result replaces the mark.
+marked failed with the error :data:`INTERRUPTED` (their process is gone, nobody will tell them).
+Such a trial stays in the record, and ``trial.interrupted`` tells it from a real failure (as it
+does a trial stopped by Ctrl-C): Hyperband proposes it again, ``nnhp.tune`` does not count it. A
+process *joining* a study that another process is working on right now passes
+``fail_stale=False``; and should a trial marked failed that way still finish after all, its real
+result replaces the mark.
 
 Parallel trials
 ---------------
@@ -53,11 +56,9 @@ import numpy as np
 from .searcher import Proposal, make_searcher
 from .space import Space
 from .storage import open_storage
-from .trial import COMPLETE, FAILED, PRUNED, RUNNING, Trial, TrialPruned
+from .trial import COMPLETE, FAILED, INTERRUPTED, PRUNED, RUNNING, Trial, TrialPruned, interrupted_error
 
 __all__ = ["Study", "SearchExhausted", "INTERRUPTED"]
-
-INTERRUPTED = "interrupted: the process running this trial stopped before it finished"
 
 _DIRECTIONS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
 
@@ -291,7 +292,7 @@ class Study:
                 with self._lock:
                     progress["stop"] = True
                     progress["running"] -= 1
-                    self.tell(trial, state=FAILED, error=f"interrupted ({type(exc).__name__})")
+                    self.tell(trial, state=FAILED, error=interrupted_error(exc))
                 raise
             with self._lock:
                 progress["running"] -= 1

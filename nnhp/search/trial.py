@@ -14,19 +14,35 @@ methods an objective calls while it runs, each of which goes straight to the stu
 States: ``running`` (asked, not yet told), ``complete``, ``failed`` (the objective raised or
 returned something that is not a finite number; ``error`` says what), ``pruned`` (stopped early
 on purpose: the objective raised :class:`TrialPruned`).
+
+An *interrupted* trial (``trial.interrupted``) failed because its run was cut short, not because
+of its parameters: its process died (a Study reopening the storage marks it with
+:data:`INTERRUPTED`), or KeyboardInterrupt/SystemExit stopped it (``"interrupted
+(KeyboardInterrupt)"``). Its failure says nothing about the configuration, so Hyperband runs it
+again and ``nnhp.tune`` does not count it among its trials.
 """
 from __future__ import annotations
 
 import math
+import re
 import time
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Trial", "TrialPruned", "STATES", "RUNNING", "COMPLETE", "FAILED", "PRUNED"]
+__all__ = ["Trial", "TrialPruned", "STATES", "RUNNING", "COMPLETE", "FAILED", "PRUNED", "INTERRUPTED",
+           "interrupted_error"]
 
 RUNNING, COMPLETE, FAILED, PRUNED = "running", "complete", "failed", "pruned"
 STATES = (RUNNING, COMPLETE, FAILED, PRUNED)
+
+INTERRUPTED = "interrupted: the process running this trial stopped before it finished"
+_INTERRUPTED_BY = re.compile(r"interrupted \(\w+\)")
+
+
+def interrupted_error(exc: BaseException) -> str:
+    """The error of a trial stopped by ``exc`` (KeyboardInterrupt, SystemExit): "interrupted (KeyboardInterrupt)"."""
+    return f"interrupted ({type(exc).__name__})"
 
 
 class TrialPruned(Exception):
@@ -65,6 +81,12 @@ class Trial:
     @property
     def is_finished(self) -> bool:
         return self.state != RUNNING
+
+    @property
+    def interrupted(self) -> bool:
+        """Failed because its run was cut short, not because of its params (module docstring)."""
+        return self.state == FAILED and self.error is not None and (
+            self.error == INTERRUPTED or _INTERRUPTED_BY.fullmatch(self.error) is not None)
 
     def to_dict(self) -> dict:
         """JSON-ready (non-finite numbers become None)."""
