@@ -243,17 +243,21 @@ class LeakyReLU(Activation):
     @fusable
     def forward(self, x, training=False):
         xp = array_module(x)
-        self.positive = x > 0
         out = self._output("out", x, training)
         # max(x, slope * x) equals the piecewise definition because 0 <= slope < 1.
         xp.multiply(x, x.dtype.type(self.negative_slope), out=out)
-        return xp.maximum(x, out, out=out)
+        self.out = xp.maximum(x, out, out=out)
+        return self.out
 
     @fusable
     def backward(self, grad_out):
         xp = array_module(grad_out)
-        slope = xp.where(self.positive, grad_out.dtype.type(1), grad_out.dtype.type(self.negative_slope))
-        return xp.multiply(grad_out, slope, out=self._buffer("grad_in", grad_out.shape, grad_out))
+        # grad_out * slope everywhere, then grad_out itself where x > 0 (exactly where out > 0).
+        grad_in = xp.multiply(grad_out, grad_out.dtype.type(self.negative_slope),
+                              out=self._buffer("grad_in", grad_out.shape, grad_out))
+        positive = xp.greater(self.out, 0, out=self._buffer("positive", grad_out.shape, grad_out, bool))
+        xp.copyto(grad_in, grad_out, where=positive)
+        return grad_in
 
 
 class ELU(Activation):
@@ -273,20 +277,25 @@ class ELU(Activation):
     @fusable
     def forward(self, x, training=False):
         xp = array_module(x)
-        self.positive = x > 0
         out = self._output("out", x, training)
         # expm1 of min(x, 0): accurate near 0 and never overflows for large positive x.
         xp.minimum(x, 0, out=out)
         xp.expm1(out, out=out)
         out *= x.dtype.type(self.alpha)
-        self.out = xp.where(self.positive, x, out)
-        return self.out
+        xp.copyto(out, x, where=xp.greater(x, 0, out=self._buffer("positive", x.shape, x, bool)))
+        self.out = out
+        return out
 
     @fusable
     def backward(self, grad_out):
         xp = array_module(grad_out)
-        slope = xp.where(self.positive, grad_out.dtype.type(1), self.out + grad_out.dtype.type(self.alpha))
-        return xp.multiply(grad_out, slope, out=self._buffer("grad_in", grad_out.shape, grad_out))
+        # grad_out * (out + alpha) everywhere, then grad_out itself where x > 0 (where out > 0).
+        grad_in = xp.add(self.out, grad_out.dtype.type(self.alpha),
+                         out=self._buffer("grad_in", grad_out.shape, grad_out))
+        grad_in *= grad_out
+        positive = xp.greater(self.out, 0, out=self._buffer("positive", grad_out.shape, grad_out, bool))
+        xp.copyto(grad_in, grad_out, where=positive)
+        return grad_in
 
 
 class Tanh(Activation):
