@@ -47,6 +47,46 @@ def test_trials_round_trip_through_storage(storage):
     assert stored[1].error == "ValueError: bad" and stored[1].value is None
 
 
+def test_trials_handed_out_are_copies_the_caller_may_change(storage):
+    study = Study(space(), RandomSearch(seed=0), storage=storage, name="s")
+    trial = study.ask()
+    trial.report(0.5, 0)
+    trial.set_attr("curve", [[1.0, 2.0], {"best": 1.0}])
+    study.tell(trial, 1.0)
+    for _ in range(2):                         # the second read is served from what the first parsed
+        mine = study.trials[0]
+        mine.params["x"] = 99.0
+        mine.attrs["curve"][0].append(3.0)
+        mine.attrs["curve"][1]["best"] = 0.0
+        mine.info["mine"] = True
+        mine.intermediate[1] = 0.25
+        mine.state, mine.value = "failed", None
+        again = study.trials[0]
+        assert again.params == trial.params and again.attrs == {"curve": [[1.0, 2.0], {"best": 1.0}]}
+        assert again.info == {} and again.intermediate == {0: 0.5}
+        assert (again.state, again.value) == ("complete", 1.0)
+        assert study.get_trial(0).attrs == again.attrs
+
+
+def test_sqlite_reads_see_what_other_connections_commit(tmp_path):
+    path = tmp_path / "study.db"
+    study = Study(space(), RandomSearch(seed=0), storage=path, name="s")
+    study.optimize(quadratic, n_trials=3)
+    assert [t.state for t in study.trials] == ["complete"] * 3
+    other = Study(storage=path, name="s", fail_stale=False)         # another process, say
+    late = other.ask()
+    assert [t.state for t in study.trials] == ["complete"] * 3 + ["running"]
+    other.tell(late, 0.5)
+    assert study.trials[3].value == 0.5
+    other.storage.report(other.study_id, 1, 0, 7.0)
+    other.storage.report(other.study_id, 1, 0, 8.0)                # the same step, replaced
+    with sqlite3.connect(path) as raw:                                # not even nnhp
+        raw.execute("UPDATE trials SET error = 'edited' WHERE number = 2")
+    trials = study.trials
+    assert trials[1].intermediate == {0: 8.0} and trials[2].error == "edited"
+    assert [t.value for t in trials[:3]] == [t.value for t in other.trials[:3]]
+
+
 def test_checkpoints_round_trip_and_reach_the_child_trial(storage):
     study = Study(space(), RandomSearch(seed=0), storage=storage)
     parent = study.ask()

@@ -14,6 +14,10 @@ SQLite (standard library ``sqlite3``)
   share one study.
 * Checkpoints are stored as ``.npz`` blobs (``np.savez`` into memory, read back with
   ``allow_pickle=False``): arrays only, nothing executable.
+* Searchers read every trial on every ask. The parsed trials are kept, and handed out as
+  copies, until the file changes -- by a commit of this connection (counted) or of any other
+  connection or process (SQLite's ``PRAGMA data_version``); then only the rows that changed are
+  parsed again.
 * A file holds any number of studies, told apart by name. A file that is not SQLite, or an
   SQLite database that was not made by nnhp, is refused with a message saying so.
 """
@@ -98,8 +102,8 @@ def _check_direction(name: str, stored: str, asked: str | None) -> str:
 # In memory
 # --------------------------------------------------------------------------------------------
 class InMemoryStorage(Storage):
-    """Trials in a dict, gone with the process. Thread-safe; hands out copies so that the
-    record in storage changes only through the interface, as in SQLite."""
+    """Trials in a dict, gone with the process. Thread-safe; hands out copies (``Trial.copy``)
+    so that the record in storage changes only through the interface, as in SQLite."""
 
     def __init__(self):
         self._studies: dict[str, dict] = {}
@@ -129,13 +133,13 @@ class InMemoryStorage(Storage):
             trial = Trial(len(trials), copy.deepcopy(params), budget=budget, parent_id=parent_id,
                           info=copy.deepcopy(info))
             trials.append(trial)
-            return copy.deepcopy(trial)
+            return trial.copy()
 
     def finish_trial(self, study_id, trial_id, state, value, error):
         with self._lock:
             trial = self._trial(study_id, trial_id)
             trial.state, trial.value, trial.error, trial.finished = state, value, error, time.time()
-            return copy.deepcopy(trial)
+            return trial.copy()
 
     def report(self, study_id, trial_id, step, value):
         with self._lock:
@@ -147,11 +151,11 @@ class InMemoryStorage(Storage):
 
     def get_trials(self, study_id):
         with self._lock:
-            return copy.deepcopy(self._studies[study_id]["trials"])
+            return [trial.copy() for trial in self._studies[study_id]["trials"]]
 
     def get_trial(self, study_id, trial_id):
         with self._lock:
-            return copy.deepcopy(self._trial(study_id, trial_id))
+            return self._trial(study_id, trial_id).copy()
 
     def save_checkpoint(self, study_id, trial_id, arrays):
         with self._lock:
@@ -214,6 +218,8 @@ class SQLiteStorage(Storage):
         self.path = os.fspath(path)
         self._check_file_kind()
         self._lock = threading.RLock()
+        self._commits = 0                 # transactions this connection committed
+        self._parsed = {}                 # study_id -> (file version, parsed trials): see get_trials
         # autocommit mode (isolation_level=None): we open every transaction ourselves.
         self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
         try:
@@ -273,6 +279,7 @@ class SQLiteStorage(Storage):
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            self._commits += 1
 
     def _read(self, sql, args=()):
         with self._lock:
@@ -341,16 +348,40 @@ class SQLiteStorage(Storage):
                      state=state, value=value, error=error, intermediate=intermediate,
                      attrs=json.loads(attrs), started=started, finished=finished)
 
+    def _version(self):
+        """Changes whenever the file may have: after a commit of ours, or of any other
+        connection (``data_version`` counts only the others')."""
+        return self._commits, self._db.execute("PRAGMA data_version").fetchone()[0]
+
     def get_trials(self, study_id):
         with self._lock:
-            rows = self._db.execute(f"SELECT {self._TRIAL_COLUMNS} FROM trials WHERE study_id = ? ORDER BY number",
-                                    (study_id,)).fetchall()
-            steps = self._db.execute("SELECT number, step, value FROM intermediate WHERE study_id = ? "
-                                     "ORDER BY number, step", (study_id,)).fetchall()
-        intermediate: dict[int, dict] = {}
+            version = self._version()
+            version_parsed, parsed = self._parsed.get(study_id, (None, {}))
+            if version_parsed != version:
+                parsed = self._read_trials(study_id, parsed)
+                self._parsed[study_id] = (version, parsed)
+        return [trial.copy() for _, trial in parsed.values()]
+
+    def _read_trials(self, study_id, parsed: dict) -> dict:
+        """``{number: (record, Trial)}`` for the study's trials, in order. A record (the row and
+        its intermediate values) equal to the one in ``parsed`` keeps its parsed Trial: between
+        two reads usually only the latest trial changed, and parsing JSON is the bulk of a read."""
+        rows = self._db.execute(f"SELECT {self._TRIAL_COLUMNS} FROM trials WHERE study_id = ? ORDER BY number",
+                                (study_id,)).fetchall()
+        steps = self._db.execute("SELECT number, step, value FROM intermediate WHERE study_id = ? "
+                                 "ORDER BY number, step", (study_id,)).fetchall()
+        steps_of: dict[int, list] = {}
         for number, step, value in steps:
-            intermediate.setdefault(number, {})[step] = _none_to_nan(value)
-        return [self._row_to_trial(row, intermediate.get(row[0])) for row in rows]
+            steps_of.setdefault(number, []).append((step, value))
+        fresh = {}
+        for row in rows:
+            record = (row, tuple(steps_of.get(row[0], ())))
+            known = parsed.get(row[0])
+            if known is None or known[0] != record:
+                intermediate = {step: _none_to_nan(value) for step, value in record[1]}
+                known = (record, self._row_to_trial(row, intermediate))
+            fresh[row[0]] = known
+        return fresh
 
     def get_trial(self, study_id, trial_id):
         with self._lock:
