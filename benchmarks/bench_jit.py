@@ -1,12 +1,15 @@
 """numba fused kernels vs plain NumPy: one training step, and each kernel alone.
 
-    python benchmarks/bench_jit.py [--batches 64 256 1024] [--reps 40] [--kernels-only]
+    python benchmarks/bench_jit.py [--batches 64 256 1024] [--reps 40] [--models ...]
+                                   [--kernels-only | --training-only]
 
-Training step = forward + softmax cross-entropy + backward + Adam on an MLP
-784-512-256-10 (ReLU, float32), as ``nnhp.fit`` runs it, with every kernel off
+Training step = forward + softmax cross-entropy + backward + Adam, as ``nnhp.fit``
+runs it, on the ReLU MLPs of ``ARCHITECTURES`` (float32), with every kernel off
 (``jit=False``: the NumPy reference) or on (``jit=True``). The two variants take
 turns step by step, so a busy machine disturbs both alike; median and minimum of
 ``--reps`` steps after warm-up (which also loads or compiles the numba kernels).
+Beside them: the step's matrix products alone and one fused Adam pass alone, the
+two parts no fusion can remove, and the ceiling they put on the speed-up.
 
 Kernel table: each fused kernel against the NumPy code it replaces, over a range
 of sizes: where the numba column wins is where ``nnhp.jit.MIN_SIZE`` (the "auto"
@@ -35,13 +38,22 @@ from nnhp import jit, layers, losses, optim  # noqa: E402
 
 SIZES = [784, 512, 256, 10]
 
+#: The training-step table's models: (label, layer sizes, dropout rate). The first is
+#: the MLP that bench_train.py races against PyTorch; the last is the size of network
+#: that the README's tuning run on the digits set explores (units 32-256, dropout <= 0.3).
+ARCHITECTURES = {
+    "mnist": ("784-512-256-10", SIZES, 0.0),
+    "mnist-dropout": ("784-512-256-10, dropout 0.2", SIZES, 0.2),
+    "digits": ("64-128-128-10, dropout 0.1", [64, 128, 128, 10], 0.1),
+}
 
-def make_step(batch: int, setting: bool):
+
+def make_step(batch: int, setting: bool, sizes=SIZES, dropout: float = 0.0):
     """A closure running one training step, with fused kernels on or off everywhere."""
     rng = numpy.random.default_rng(0)
-    X = rng.standard_normal((batch, SIZES[0])).astype(numpy.float32)
-    y = rng.integers(0, SIZES[-1], batch)
-    model = nnhp.MLP(SIZES, activation="relu", seed=0, jit=setting)
+    X = rng.standard_normal((batch, sizes[0])).astype(numpy.float32)
+    y = rng.integers(0, sizes[-1], batch)
+    model = nnhp.MLP(sizes, activation="relu", dropout=dropout, seed=0, jit=setting)
     loss = losses.get("cross_entropy")
     loss.jit = setting
     optimizer = optim.Adam(lr=1e-3)
@@ -55,25 +67,36 @@ def make_step(batch: int, setting: bool):
     return step, model
 
 
-def make_gemms(batch: int, model):
-    """The step's eight matrix products alone (BLAS): the part no fused kernel can shorten."""
+def make_gemms(batch: int, model, sizes=SIZES):
+    """The step's matrix products alone (BLAS): per layer x @ W forward, x^T @ delta for
+    dW, and delta @ W^T for dL/dx except in the first layer. No fused kernel can shorten
+    these, so their time is the floor under any training step."""
     rng = numpy.random.default_rng(0)
-    X = rng.standard_normal((batch, SIZES[0])).astype(numpy.float32)
+    X = rng.standard_normal((batch, sizes[0])).astype(numpy.float32)
     # Its own copies: touching either step's arrays would warm the cache for that step.
-    W1, W2, W3 = (model.params[i].copy() for i in (0, 2, 4))
-    h1, h2, h3 = (numpy.empty((batch, width), numpy.float32) for width in SIZES[1:])
-    dW1, dW2, dW3 = (numpy.empty_like(W) for W in (W1, W2, W3))
+    weights = [layer.params[0].copy() for layer in model.layers if isinstance(layer, layers.Dense)]
+    acts = [X] + [numpy.empty((batch, width), numpy.float32) for width in sizes[1:]]
+    weight_grads = [numpy.empty_like(W) for W in weights]
 
     def gemms():
-        numpy.matmul(X, W1, out=h1)
-        numpy.matmul(h1, W2, out=h2)
-        numpy.matmul(h2, W3, out=h3)
-        numpy.matmul(h2.T, h3, out=dW3)
-        numpy.matmul(h3, W3.T, out=h2)
-        numpy.matmul(h1.T, h2, out=dW2)
-        numpy.matmul(h2, W2.T, out=h1)
-        numpy.matmul(X.T, h1, out=dW1)
+        for k, W in enumerate(weights):
+            numpy.matmul(acts[k], W, out=acts[k + 1])
+        for k in range(len(weights) - 1, -1, -1):
+            numpy.matmul(acts[k].T, acts[k + 1], out=weight_grads[k])
+            if k > 0:
+                numpy.matmul(acts[k + 1], weights[k].T, out=acts[k])
     return gemms
+
+
+def make_optimizer_pass(n_params: int):
+    """One fused Adam step over ``n_params`` float32 parameters alone: with the GEMMs, the
+    part of a training step that fusion cannot remove (it must touch every parameter,
+    gradient and moment once)."""
+    rng = numpy.random.default_rng(2)
+    params, grads = (rng.standard_normal(n_params).astype(numpy.float32) for _ in range(2))
+    optimizer = optim.Adam(lr=1e-3)
+    optimizer.jit = True
+    return lambda: optimizer.step([params], [grads])
 
 
 def interleaved(functions: dict, reps: int, warmup: int = 5) -> dict:
@@ -90,21 +113,27 @@ def interleaved(functions: dict, reps: int, warmup: int = 5) -> dict:
     return {name: (1e3 * float(numpy.median(t)), 1e3 * float(numpy.min(t))) for name, t in times.items()}
 
 
-def bench_training(batches, reps) -> list[str]:
-    rows = ["| batch | NumPy step (ms) | numba step (ms) | speed-up (median) | speed-up (min) "
-            "| GEMMs alone (ms) | bound: NumPy step / GEMMs (min) |",
-            "|---:|---:|---:|---:|---:|---:|---:|"]
+def bench_training(batches, reps, architectures) -> list[str]:
+    rows = ["| model | batch | NumPy step (ms) | numba step (ms) | speed-up (median) | speed-up (min) "
+            "| GEMMs alone (ms) | fused Adam alone (ms) | ceiling (min) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     print("\n".join(rows), flush=True)
-    for batch in batches:
-        plain, model = make_step(batch, False)
-        fused, _ = make_step(batch, True)
-        result = interleaved({"numpy": plain, "numba": fused}, reps)
-        (p_med, p_min), (f_med, f_min) = result["numpy"], result["numba"]
-        g_med, g_min = interleaved({"gemms": make_gemms(batch, model)}, reps)["gemms"]
-        rows.append(f"| {batch} | {p_med:.2f} (min {p_min:.2f}) | {f_med:.2f} (min {f_min:.2f}) | "
-                    f"{p_med / f_med:.2f}x | {p_min / f_min:.2f}x | {g_med:.2f} (min {g_min:.2f}) | "
-                    f"{p_min / g_min:.2f}x |")
-        print(rows[-1], flush=True)
+    for name in architectures:
+        label, sizes, dropout = ARCHITECTURES[name]
+        for batch in batches:
+            plain, model = make_step(batch, False, sizes, dropout)
+            fused, _ = make_step(batch, True, sizes, dropout)
+            # All four in turn, so the floor is measured in the same conditions as the steps.
+            result = interleaved({"numpy": plain, "numba": fused, "gemms": make_gemms(batch, model, sizes),
+                                  "adam": make_optimizer_pass(model.flat_params.size)}, reps)
+            (p_med, p_min), (f_med, f_min) = result["numpy"], result["numba"]
+            (g_med, g_min), (a_med, a_min) = result["gemms"], result["adam"]
+            rows.append(f"| {label} | {batch} | {p_med:.2f} (min {p_min:.2f}) | {f_med:.2f} (min {f_min:.2f}) "
+                        f"| {p_med / f_med:.2f}x | {p_min / f_min:.2f}x | {g_med:.2f} (min {g_min:.2f}) "
+                        f"| {a_med:.2f} (min {a_min:.2f}) | {p_min / (g_min + a_min):.2f}x |")
+            print(rows[-1], flush=True)
+    print("# ceiling = NumPy step / (GEMMs + fused Adam), on minimums: the speed-up if every other "
+          "part of the fused step cost nothing")
     return rows
 
 
@@ -170,6 +199,8 @@ def main(argv=None) -> None:
     parser.add_argument("--reps", type=int, default=40)
     parser.add_argument("--kernel-sizes", type=int, nargs="+",
                         default=[1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 21])
+    parser.add_argument("--models", nargs="+", default=list(ARCHITECTURES), choices=list(ARCHITECTURES),
+                        help="training-step models (default: all)")
     parser.add_argument("--kernels-only", action="store_true")
     parser.add_argument("--training-only", action="store_true")
     args = parser.parse_args(argv)
@@ -180,9 +211,9 @@ def main(argv=None) -> None:
           f"(kernels single-threaded), {os.cpu_count()} CPUs, "
           f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} at start")
     if not args.kernels_only:
-        print(f"# training step, MLP {'-'.join(map(str, SIZES))} ReLU float32, CE + Adam; "
-              f"{args.reps} interleaved steps after warm-up")
-        bench_training(args.batches, args.reps)
+        print(f"# training step, ReLU MLPs, float32, softmax CE + Adam; {args.reps} interleaved steps "
+              "after warm-up")
+        bench_training(args.batches, args.reps, args.models)
     if not args.training_only:
         print(f"# kernels alone; {args.reps} interleaved calls after warm-up")
         bench_kernels(args.kernel_sizes, args.reps)
