@@ -93,7 +93,7 @@ import math
 
 import numpy as np
 
-from .searcher import Proposal, Searcher
+from .searcher import Proposal, Searcher, resolve_seed
 
 SQRT5 = math.sqrt(5.0)
 LOG_2PI = math.log(2.0 * math.pi)
@@ -637,6 +637,13 @@ class GPSearch(Searcher):
     are at most ``full_refit_until`` observations; after that from the previous
     optimum (plus a full refit every ``full_refit_every`` asks), which keeps a
     suggestion fast as the history grows.
+
+    What an ask proposes is a function of the seed and the study's trials alone, so a study
+    reopened from storage in a new process goes on exactly as an uninterrupted one would:
+    ask ``k`` (``k`` trials in the study) draws from ``np.random.default_rng([seed, k, 1])``
+    (see :func:`~nnhp.search.searcher.resolve_seed`; ``seed=None`` draws a seed once), and the
+    previous optimum and the count of model-based asks are read from the trials, each of which
+    records the hyperparameters its GP was fitted with as ``info["theta"]``.
     """
 
     name = "gp"
@@ -649,7 +656,7 @@ class GPSearch(Searcher):
             raise ValueError(f"acquisition must be 'log_ei' or 'ucb', got {acquisition!r}")
         if n_initial < 1:
             raise ValueError(f"n_initial must be >= 1, got {n_initial!r}")
-        self.seed = seed
+        self.seed = resolve_seed(seed)
         self.n_initial = int(n_initial)
         self.acquisition = acquisition
         self.beta = beta
@@ -663,13 +670,13 @@ class GPSearch(Searcher):
         if initial_design not in ("lhs", "sobol", "random"):
             raise ValueError(f"initial_design must be 'lhs', 'sobol' or 'random', got {initial_design!r}")
         self.initial_design = initial_design
-        self.rng = np.random.default_rng(seed)
-        self._theta = None
-        self._n_fits = 0
         self._design = None
         self._projector = None
         self._encodings = {}             # trial id -> its point of the unit cube
         self.last_gp = None
+
+    def __repr__(self) -> str:
+        return f"GPSearch(seed={self.seed}, n_initial={self.n_initial}, acquisition={self.acquisition!r})"
 
     # -- the initial design --
     def _initial_point(self, space, index: int) -> np.ndarray:
@@ -689,7 +696,7 @@ class GPSearch(Searcher):
                 self._design = np.empty((0, dim))
         if index < min(len(self._design), self.n_initial):
             return self._design[index, :space.n_encoded]
-        return np.random.default_rng([0 if self.seed is None else self.seed, index]).random(space.n_encoded)
+        return np.random.default_rng([self.seed, index]).random(space.n_encoded)
 
     def _encode(self, space, trial) -> np.ndarray:
         cached = self._encodings.get(trial.id)
@@ -714,6 +721,10 @@ class GPSearch(Searcher):
                     and math.isfinite(t.value)]
         pending = [t for t in trials if t.state == "running"]
         failed = [t for t in trials if t.state == "failed"]
+        # A generator for this ask alone, seeded by (seed, trials so far) rather than one whose
+        # state runs on from ask to ask: then nothing about the draws lives only in this process's
+        # memory. The third word keeps it apart from the design's (seed, index) stream above.
+        rng = np.random.default_rng([self.seed, len(trials), 1])
 
         if len(trials) < self.n_initial or len(complete) < 2:
             index = len(trials)
@@ -722,19 +733,22 @@ class GPSearch(Searcher):
                 if space.key(params) not in taken:
                     break
             else:
-                params = space.sample(self.rng)
+                params = space.sample(rng)
             return Proposal(params=params, info={"searcher": "gp", "phase": "initial"})
 
         X = np.array([self._encode(space, t) for t in complete])
         y = sign * np.array([t.value for t in complete], dtype=float)
         if self.output_warping and len(y) >= 3 and np.ptp(y) > 0:
             y = warp_outputs(y)
-        full = len(complete) <= self.full_refit_until or self._n_fits % self.full_refit_every == 0
-        gp = GaussianProcess(n_restarts=self.n_restarts if full else 0, seed=self.rng.integers(2**31),
+        # The previous fit, as recorded with the latest model-based trial (also for a study
+        # reopened in a new process): its optimum is the warm start, their count the refit rhythm.
+        fitted = [t.info["theta"] for t in trials
+                  if t.info.get("phase") == "model" and len(t.info.get("theta", ())) == X.shape[1] + 2]
+        previous = np.array(fitted[-1], dtype=float) if fitted else None
+        full = len(complete) <= self.full_refit_until or len(fitted) % self.full_refit_every == 0
+        gp = GaussianProcess(n_restarts=self.n_restarts if full else 0, seed=rng.integers(2**31),
                              max_iter=200 if full else 50)
-        gp.fit(X, y, warm_start=self._theta)
-        self._theta = gp.theta
-        self._n_fits += 1
+        gp.fit(X, y, warm_start=previous)
         best = float(gp.y_norm.min())
         target = best - self.xi     # EI counts only improvements beyond xi (normalized units)
         # Fantasies, added after the hyperparameters are fitted on real results only:
@@ -760,11 +774,12 @@ class GPSearch(Searcher):
             return space.key(space.decode(u)) in taken
 
         incumbents = X[np.argsort(y)[:5]]
-        u = maximize_acquisition(gp, target, self.rng, project=self._projector, is_taken=is_taken,
+        u = maximize_acquisition(gp, target, rng, project=self._projector, is_taken=is_taken,
                                  incumbents=incumbents, kind=self.acquisition, beta=self.beta,
                                  n_candidates=self.n_candidates)
         self.last_gp = gp
-        return Proposal(params=space.decode(u), info={"searcher": "gp", "phase": "model"})
+        return Proposal(params=space.decode(u),
+                        info={"searcher": "gp", "phase": "model", "theta": gp.theta.tolist()})
 
     def tell(self, study, trial):
         """Nothing to update: every ask refits on the study's trials (failed ones excluded)."""
