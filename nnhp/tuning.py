@@ -409,15 +409,19 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher="hyperband"
             if key in logs:
                 trial.report(logs[key], epoch)
 
-        history = fit(model, X, y, loss=trial_loss, optimizer=optimizer,
-                      schedule=schedule, epochs=epochs, batch_size=int(params.get("batch_size", 32)),
-                      validation_data=(X_val, y_val),
-                      # A budgeted trial's end state is a checkpoint a promotion continues from: its
-                      # weights must belong with the optimizer state and epoch count saved beside
-                      # them, so they are not swapped for the best epoch's.
-                      early_stopping=EarlyStopping(monitor="val_loss", patience=patience,
-                                                   restore_best=trial.budget is None),
-                      l1=l1, l2=l2, seed=seed, initial_epoch=initial_epoch, callbacks=[report])
+        # A search tries learning rates that diverge; fit catches the non-finite loss and
+        # the trial is recorded as failed with the reason below, so NumPy's overflow
+        # warnings on the way would only scatter noise through the progress output.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            history = fit(model, X, y, loss=trial_loss, optimizer=optimizer,
+                          schedule=schedule, epochs=epochs, batch_size=int(params.get("batch_size", 32)),
+                          validation_data=(X_val, y_val),
+                          # A budgeted trial's end state is a checkpoint a promotion continues from:
+                          # its weights must belong with the optimizer state and epoch count saved
+                          # beside them, so they are not swapped for the best epoch's.
+                          early_stopping=EarlyStopping(monitor="val_loss", patience=patience,
+                                                       restore_best=trial.budget is None),
+                          l1=l1, l2=l2, seed=seed, initial_epoch=initial_epoch, callbacks=[report])
         epochs_trained = len(history.history.get("loss", []))
         epochs_run = initial_epoch + epochs_trained
         trial.set_attr("epochs_run", epochs_run)

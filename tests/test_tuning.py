@@ -1,4 +1,5 @@
 import io
+import warnings
 
 import numpy as np
 import pytest
@@ -84,6 +85,18 @@ def test_failed_trials_do_not_stop_tuning(spirals):
     states = {t.params["activation"]: t.state for t in result.study.trials}
     assert states.get("relu") == "complete" and states.get("swishy") == "failed"
     assert "swishy" in result.study.failure_summary()
+
+
+def test_a_diverging_trial_fails_with_its_reason_and_no_numpy_warnings(spirals):
+    X, X_val, y, y_val = spirals
+    space = {**SMALL, "optimizer": "sgd", "sgd_lr": 1e12, "momentum": 0.9, "nesterov": False,
+             "schedule": "constant", "penalty": "none", "dropout": 0.0, "activation": "leaky_relu"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)     # an overflow warning would raise here
+        with pytest.raises(ValueError, match=r"2 of 2 trials failed:\s+2 x FloatingPointError: "
+                                             r"training diverged \(non-finite loss\) in epoch 1"):
+            nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=space,
+                      n_trials=2, max_epochs=8)
 
 
 def test_reopened_tuning_runs_only_the_missing_trials(spirals, tmp_path):
