@@ -21,9 +21,10 @@ Rules every kernel follows:
     overlap check lets the vectorized loop run;
   * one thread, no ``parallel=True``: measured on a 2-core box, a parallel call waits
     at its closing barrier for whichever thread the OS descheduled (8-12 ms per call
-    under load, against 0.01-1.5 ms serial), GNU OpenMP makes forked worker processes
-    abort, and the speed-up comes from touching memory once, which one core gets
-    (see benchmarks/RESULTS.md);
+    under load, against 0.01-1.5 ms serial), a 2-thread Adam made the median training
+    step slower (its OpenMP worker spins against OpenBLAS's threads), GNU OpenMP makes
+    forked worker processes abort, and the speed-up comes from touching memory once,
+    which one core gets (see benchmarks/RESULTS.md);
   * ``cache=True``: compiled machine code is kept on disk, so only the very first
     call on a machine pays the compile time.
 
