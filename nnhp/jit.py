@@ -207,10 +207,9 @@ def bias_activation_forward(z, bias, out, activation):
     """out = f(z + bias) in one pass (a Dense layer's bias fused into its activation);
     ``out`` may be ``z`` itself."""
     code, param = activation_code(activation)
-    if out is z:
-        kernels().bias_activation_inplace(z, bias, code, z.dtype.type(param))
-    else:
-        kernels().bias_activation_forward(z, bias, out, code, z.dtype.type(param))
+    if out is not z:
+        numpy.copyto(out, z)
+    kernels().bias_activation_forward(out, bias, code, out.dtype.type(param))
     return out
 
 

@@ -81,20 +81,11 @@ def _slope(out, kind, param, zero, one):
 
 
 @numba.njit(**_options)
-def bias_activation_forward(z, bias, out, kind, param):
-    """out[i, j] = f(z[i, j] + bias[j]): a Dense layer's bias and its activation in one pass."""
-    zero, one, half = z.dtype.type(0), z.dtype.type(1), z.dtype.type(0.5)
-    n_rows, n_cols = z.shape
-    for i in range(n_rows):
-        for j in range(n_cols):
-            out[i, j] = _activate(z[i, j] + bias[j], kind, param, zero, one, half)
-
-
-@numba.njit(**_options)
-def bias_activation_inplace(z, bias, kind, param):
-    """z[i, j] = f(z[i, j] + bias[j]), overwriting z: the matrix product's output becomes
-    the activation, with no second (n, units) array to write. (One array, so no overlap
-    check: passing z as both ``z`` and ``out`` above would send LLVM down its scalar path.)"""
+def bias_activation_forward(z, bias, kind, param):
+    """z[i, j] = f(z[i, j] + bias[j]) in place: a Dense layer's bias and its activation in
+    one pass, the matrix product's output becoming the activation with no second (n, units)
+    array. (One array, so no overlap check: separate ``z`` and ``out`` arguments that might
+    alias would send LLVM down its scalar path.)"""
     zero, one, half = z.dtype.type(0), z.dtype.type(1), z.dtype.type(0.5)
     n_rows, n_cols = z.shape
     for i in range(n_rows):
