@@ -62,7 +62,7 @@ MIN_SIZE = {
 #: Activation kernel codes, shared by numba_kernels.py and kernels/activation.cu.
 ACTIVATION_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "tanh": 4, "sigmoid": 5}
 
-_scope_setting: contextvars.ContextVar = contextvars.ContextVar("nnhp_jit_scope", default=None)
+_scope_mode: contextvars.ContextVar = contextvars.ContextVar("nnhp_jit_scope", default=None)
 
 
 class JitUnavailableError(RuntimeError):
@@ -92,12 +92,14 @@ def _parse(value, source: str):
 
 def mode(setting=None) -> str:
     """The effective mode, "on", "off" or "auto", for a call site with ``setting``."""
-    for value, source in ((setting, "jit"), (_scope_setting.get(), "model jit"),
-                          (os.environ.get(ENV_VAR), ENV_VAR)):
-        decided = _parse(value, source)
-        if decided is not None:
-            return "on" if decided else "off"
-    return "auto"
+    decided = _parse(setting, "jit")
+    if decided is not None:
+        return "on" if decided else "off"
+    scoped = _scope_mode.get()        # set by ``scope``: the model's keyword, or the environment
+    if scoped is not None:
+        return scoped
+    decided = _parse(os.environ.get(ENV_VAR), ENV_VAR)
+    return "auto" if decided is None else "on" if decided else "off"
 
 
 def enabled(array, setting=None, kernel: str = "relu", size: int | None = None) -> bool:
@@ -135,12 +137,14 @@ def fused(array, setting=None, kernel: str = "relu", size: int | None = None):
 
 @contextlib.contextmanager
 def scope(setting):
-    """Within this block, call sites without their own setting follow ``setting``."""
-    token = _scope_setting.set(_parse(setting, "jit"))
+    """Within this block, call sites without their own setting follow ``setting``, or,
+    when it is None, the mode in force on entry (NNHP_JIT is read once here, not at every
+    kernel call of a training run)."""
+    token = _scope_mode.set(mode(setting))
     try:
         yield
     finally:
-        _scope_setting.reset(token)
+        _scope_mode.reset(token)
 
 
 def follows_model(function):

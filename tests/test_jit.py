@@ -68,6 +68,18 @@ def test_the_call_site_setting_beats_the_scope_which_beats_the_environment(monke
     assert jit.mode() == "on"
 
 
+def test_a_scope_reads_the_environment_once_on_entry(monkeypatch):
+    monkeypatch.setenv("NNHP_JIT", "0")
+    with jit.scope(None):                 # what fit does for a model without its own keyword
+        monkeypatch.setenv("NNHP_JIT", "1")
+        assert jit.mode() == "off"
+    assert jit.mode() == "on"
+    monkeypatch.setenv("NNHP_JIT", "maybe")
+    X = make((8, 3), numpy.float32)
+    with pytest.raises(ValueError, match="NNHP_JIT must be 0, 1 or auto"):
+        nnhp.fit(nnhp.MLP([3, 4, 2], seed=0), X, (X[:, 0] > 0).astype(int), epochs=1)
+
+
 def test_insisting_without_numba_is_an_error(monkeypatch):
     monkeypatch.setattr(jit, "available", lambda: False)
     x = numpy.ones(10, numpy.float32)
