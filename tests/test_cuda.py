@@ -1,7 +1,10 @@
 """CUDA kernels (kernels/*.cu, loaded by nnhp/cuda.py) and the CuPy backend.
 
 On any machine with ``nvcc``: every kernel file compiles, for float and double, both
-as a file and as the exact source NVRTC gets from ``nnhp.cuda.source``.
+as a file and as the exact source NVRTC gets from ``nnhp.cuda.source``. Anywhere: every
+launch passes the types its C signature declares. On any machine with ``g++``: that source,
+built for the CPU and launched through nnhp.cuda's wrappers on a small grid, gives the
+results the GPU tests below demand (the device's math library and float unit aside).
 
 On a machine with CuPy and a GPU (``-m gpu``; skipped elsewhere): each kernel equals
 the NumPy reference -- bit for bit for ReLU/LeakyReLU/identity, dropout masks and the
@@ -9,6 +12,7 @@ optimizer updates (compiled with ``--fmad=false``, IEEE division and square root
 within the tolerances of tests/test_jit.py for exp/tanh-based ones -- and a whole
 ``fit`` on the GPU gives the CPU's history to float32 tolerance.
 """
+import functools
 import os
 import shutil
 import subprocess
@@ -169,7 +173,9 @@ def test_softmax_cross_entropy_kernel_matches_numpy(n, k, targets, dtype):
     grad = cupy.empty((n, k), dtype)
     loss = cuda.softmax_cross_entropy(cupy.asarray(logits), cupy.asarray(y), grad)
     rounding = 8 * eps(dtype) * max(1.0, numpy.log2(k))
-    numpy.testing.assert_allclose(float(loss), ref_loss, rtol=rounding)
+    # atol: a row with one dominant logit (n=1, k=2 here: 23 apart) has a loss of ~1e-10,
+    # which NumPy's float32 sum rounds away (1 + 1e-10 == 1) and the kernel's float64 sum keeps.
+    numpy.testing.assert_allclose(float(loss), ref_loss, rtol=rounding, atol=rounding)
     numpy.testing.assert_allclose(grad.get(), ref_grad, rtol=0, atol=rounding / n)
 
 
@@ -272,18 +278,35 @@ def test_an_installed_wheel_carries_the_kernels(tmp_path):
 
 
 # --- launch arguments against the kernels' C signatures (no GPU needed) --------------------------
-def kernel_signatures(file_name):
-    """{kernel: [C parameter types]} parsed from a .cu file's extern "C" __global__ definitions."""
+def kernel_parameters(file_name):
+    """{kernel: [(C type, name)]} parsed from a .cu file's extern "C" __global__ definitions."""
     import re
     text = (cuda.kernel_dir() / file_name).read_text()
-    signatures = {}
-    for name, params in re.findall(r'extern "C" __global__ void (\w+)\(([^)]*)\)', text):
-        types = []
+    kernels = {}
+    for kernel, params in re.findall(r'extern "C" __global__ void (\w+)\(([^)]*)\)', text):
+        parameters = []
         for param in params.split(","):
             words = param.replace("const ", "").split()
-            types.append(" ".join(words[:-1]) + ("*" if words[-1].startswith("*") else ""))
-        signatures[name] = [t.replace(" *", "*") for t in types]
-    return signatures
+            c_type = " ".join(words[:-1]) + ("*" if words[-1].startswith("*") else "")
+            parameters.append((c_type.replace(" *", "*"), words[-1].lstrip("*")))
+        kernels[kernel] = parameters
+    return kernels
+
+
+def kernel_signatures(file_name):
+    """{kernel: [C parameter types]}."""
+    return {kernel: [c_type for c_type, _ in params] for kernel, params in kernel_parameters(file_name).items()}
+
+
+def numpy_in_place_of_cupy(monkeypatch):
+    """Let nnhp.cuda's wrappers run on NumPy arrays: the few CuPy names they use, as NumPy's
+    (its ndarray a type no array has, so nnhp.backend still sees NumPy arrays)."""
+    import sys
+    import types
+    fake_cupy = types.SimpleNamespace(empty=numpy.empty, ascontiguousarray=numpy.ascontiguousarray,
+                                      int64=numpy.int64, float64=numpy.float64,
+                                      ndarray=type("NoDeviceArray", (), {}))
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
 
 
 class RecordingModule:
@@ -311,12 +334,7 @@ def expected_type(c_type, dtype):
 def test_every_launch_passes_what_its_kernel_declares(monkeypatch, dtype):
     """Argument count and the exact type of every scalar (a Python float would arrive as a
     double): each wrapper in nnhp.cuda, run on NumPy stand-ins, against the C signature."""
-    import sys
-    import types
-    fake_cupy = types.SimpleNamespace(empty=numpy.empty, ascontiguousarray=numpy.ascontiguousarray,
-                                      int64=numpy.int64, float64=numpy.float64,
-                                      ndarray=type("NoDeviceArray", (), {}))
-    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    numpy_in_place_of_cupy(monkeypatch)
     monkeypatch.setattr(cuda, "_module", RecordingModule)
     monkeypatch.setattr(cuda, "_contiguous", lambda array: array)
     RecordingModule.launches = []
@@ -354,3 +372,169 @@ def test_every_launch_passes_what_its_kernel_declares(monkeypatch, dtype):
             else:
                 assert type(arg) is want, (kernel, position, c_type, type(arg))
         assert block == (cuda.THREADS_PER_BLOCK,) and 1 <= grid[0] <= cuda.MAX_BLOCKS
+
+
+def test_optimizer_kernels_take_their_numba_twins_arguments_in_order():
+    """nnhp.jit builds one argument tuple per optimizer for both kernel sets, and nnhp.cuda
+    passes it after ``n`` unchanged: the C parameters after ``n`` must be the numba kernel's,
+    name for name (two swapped ``real`` arguments would pass every type check)."""
+    import ast
+    import pathlib
+    tree = ast.parse((pathlib.Path(cuda.__file__).parent / "numba_kernels.py").read_text())
+    numba_parameters = {node.name: [arg.arg for arg in node.args.args]
+                        for node in tree.body if isinstance(node, ast.FunctionDef)}
+    for kernel, parameters in kernel_parameters("optimizers.cu").items():
+        assert parameters[0] == ("long long", "n"), kernel
+        assert [name for _, name in parameters[1:]] == numba_parameters[kernel], kernel
+
+
+# --- the kernels' arithmetic, compiled for the CPU (no GPU needed) ------------------------------
+# The .cu sources NVRTC gets (nnhp.cuda.source), compiled by the host C++ compiler behind a few
+# stand-ins for CUDA's built-ins, launched through nnhp.cuda's own wrappers with NumPy arrays.
+# This checks what the GPU tests check except the device's math library and float unit:
+# indexing, grid-stride loops, Philox words, the order of every operation.
+GXX = shutil.which("g++")
+HOST_SHIM = r"""
+#include <math.h>
+struct nn_dim3 { unsigned int x, y, z; };
+static nn_dim3 blockIdx, threadIdx, blockDim, gridDim;
+extern "C" void nn_set_thread(unsigned int block, unsigned int thread, unsigned int threads,
+                              unsigned int blocks) {
+    blockIdx.x = block; threadIdx.x = thread; blockDim.x = threads; gridDim.x = blocks;
+}
+#define __global__
+#define __device__
+#define __forceinline__ inline
+static inline unsigned int __umulhi(unsigned int a, unsigned int b) {
+    return (unsigned int)(((unsigned long long)a * b) >> 32);
+}
+"""
+#: (blocks, threads per block) of every emulated launch: fewer threads than elements, so the
+#: grid-stride loops stride (an element visited twice would show in the in-place updates).
+HOST_GRID = (2, 3)
+
+
+class HostModule:
+    """Stands in for a cupy.RawModule: the same source as a host shared library, each launch
+    run thread after thread (the kernels' threads touch disjoint elements)."""
+
+    def __init__(self, folder, file_name, dtype_name):
+        import ctypes
+        source = folder / f"{file_name}.{dtype_name}.cpp"
+        source.write_text(HOST_SHIM + cuda.source(file_name, dtype_name))
+        library = folder / f"{file_name}.{dtype_name}.so"
+        # -ffp-contract=off: no fused multiply-add, as --fmad=false on the device.
+        subprocess.run([GXX, "-O1", "-ffp-contract=off", "-shared", "-fPIC", str(source), "-o", str(library)],
+                       check=True, capture_output=True, timeout=120)
+        self.library = ctypes.CDLL(str(library))
+
+    def get_function(self, kernel):
+        import ctypes
+        c_types = {"int64": ctypes.c_longlong, "int32": ctypes.c_int, "uint32": ctypes.c_uint,
+                   "float32": ctypes.c_float, "float64": ctypes.c_double}
+        function, set_thread = getattr(self.library, kernel), self.library.nn_set_thread
+
+        def launch(grid, block, args):
+            values = [ctypes.c_void_p(arg.ctypes.data) if isinstance(arg, numpy.ndarray)
+                      else c_types[numpy.dtype(type(arg)).name](arg) for arg in args]
+            blocks, threads = HOST_GRID
+            for block_index in range(blocks):
+                for thread in range(threads):
+                    set_thread(block_index, thread, threads, blocks)
+                    function(*values)
+        return launch
+
+
+@pytest.fixture(scope="session")
+def host_modules(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("host_kernels")
+    return functools.cache(lambda file_name, dtype_name: HostModule(folder, file_name, dtype_name))
+
+
+@pytest.fixture
+def kernels_on_host(monkeypatch, host_modules):
+    """nnhp.cuda on NumPy arrays with host-built kernels, handed out by nnhp.jit.fused where
+    it would hand it out for CuPy arrays (any mode but "off")."""
+    from nnhp import jit
+    if GXX is None:
+        pytest.skip("no g++ to build the kernels for the host")
+    numpy_in_place_of_cupy(monkeypatch)
+    monkeypatch.setattr(cuda, "_module", host_modules)
+    monkeypatch.setattr(jit, "fused", lambda array, setting=None, kernel="relu", size=None:
+                        None if jit.mode(setting) == "off" else cuda)
+    monkeypatch.delenv("NNHP_JIT", raising=False)
+    return cuda
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_host_built_kernels_match_the_numpy_layers_and_loss(kernels_on_host, dtype):
+    atol = 4 * eps(dtype)
+    for shape in SHAPES[:3]:
+        x, grad_out, bias = make(shape, dtype, 1), make(shape, dtype, 2, 1.0), make(shape[1], dtype, 3)
+        for name in ["identity", "relu", "leaky_relu", "elu", "tanh", "sigmoid"]:
+            reference = layers.activation(name)
+            reference.jit = False
+            ref_out = reference.forward(x, training=True).copy()
+            ref_grad = reference.backward(grad_out).copy()
+            layer = layers.activation(name)
+            out = cuda.activation_forward(x, numpy.empty(shape, dtype), layer)
+            grad = cuda.activation_backward(grad_out, out, numpy.empty(shape, dtype), layer)
+            bias_grad = numpy.empty(shape[1], dtype)
+            fused_grad = cuda.activation_bias_backward(grad_out, out, numpy.empty(shape, dtype), bias_grad, layer)
+            in_place = x - bias
+            cuda.bias_activation_forward(in_place, bias, in_place, layer)
+            exact = name in ("identity", "relu", "leaky_relu")
+            numpy.testing.assert_allclose(out, ref_out, rtol=0, atol=0 if exact else atol, err_msg=name)
+            numpy.testing.assert_allclose(grad, ref_grad, rtol=0, err_msg=name,
+                                          atol=0 if exact else 2 * atol * numpy.abs(grad_out).max())
+            numpy.testing.assert_array_equal(fused_grad, grad)
+            numpy.testing.assert_array_equal(bias_grad, grad.sum(axis=0))
+            numpy.testing.assert_allclose(in_place, reference.forward((x - bias) + bias), rtol=0,
+                                          atol=0 if exact else atol, err_msg=name)
+        for key in (0, 0x0123456789ABCDEF, 2 ** 64 - 1):
+            out = cuda.dropout_apply(x, numpy.empty(shape, dtype), key, 0.7)
+            numpy.testing.assert_array_equal(out, x * (philox.keep_mask(key, shape, 0.7) * dtype(1 / 0.7)))
+    for n, k in [(1, 2), (7, 3), (257, 10)]:
+        rng = numpy.random.default_rng(n + k)
+        logits = (rng.standard_normal((n, k)) * 5).astype(dtype)
+        for y in (rng.integers(0, k, n), rng.dirichlet(numpy.ones(k), n).astype(dtype)):
+            reference = losses.get("cross_entropy")
+            reference.jit = False
+            ref_loss, ref_grad = reference.forward(logits, y), reference.backward()
+            grad = numpy.empty((n, k), dtype)
+            loss = cuda.softmax_cross_entropy(logits, y, grad)
+            rounding = 8 * eps(dtype) * max(1.0, numpy.log2(k))
+            assert loss.dtype == dtype
+            numpy.testing.assert_allclose(float(loss), ref_loss, rtol=rounding, atol=rounding)
+            numpy.testing.assert_allclose(grad, ref_grad, rtol=0, atol=rounding / n)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, kwargs", OPTIMIZER_CONFIGS + [("RMSprop", {"centered": True}),
+                                                              ("RMSprop", {"momentum": 0.5}),
+                                                              ("AdamW", {"weight_decay": 0.1})])
+def test_host_built_optimizer_kernels_equal_numpy_bit_for_bit(kernels_on_host, name, kwargs, dtype):
+    results = []
+    for setting in (False, None):   # plain NumPy, then optimizers.cu through Optimizer.step
+        param = make(1003, dtype, 1)
+        optimizer = getattr(optim, name)(lr=0.05, **kwargs)
+        optimizer.jit = setting
+        for t in range(4):
+            optimizer.step([param], [make(1003, dtype, 10 + t)])
+        results.append(param)
+    numpy.testing.assert_array_equal(results[1], results[0])
+
+
+def test_fit_through_the_host_built_kernels_gives_the_numpy_history(kernels_on_host):
+    rng = numpy.random.default_rng(0)
+    X = rng.standard_normal((300, 20)).astype(numpy.float32)
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+    histories, weights = [], []
+    for jit in (False, None):
+        model = nnhp.MLP([20, 16, 8, 3], activation="elu", dropout=0.2, seed=5, jit=jit)
+        history = nnhp.fit(model, X, y, epochs=3, batch_size=32, validation_split=0.2, optimizer="adam")
+        histories.append(history.history)
+        weights.append(model.flat_params)
+    for key in histories[0]:
+        numpy.testing.assert_allclose(histories[1][key], histories[0][key], rtol=1e-5, atol=1e-6, err_msg=key)
+    numpy.testing.assert_allclose(weights[1], weights[0], rtol=1e-4, atol=1e-5)
