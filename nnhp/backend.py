@@ -112,13 +112,17 @@ def resolve_dtype(dtype) -> numpy.dtype:
     return resolved
 
 
-def get_backend(name: str | None = None, dtype="float32") -> Backend:
-    """The backend called ``name`` (None: ``$NNHP_BACKEND`` or numpy) with ``dtype``."""
+def get_backend(name: str | None = None, dtype=None) -> Backend:
+    """The backend called ``name`` (None: ``$NNHP_BACKEND`` or numpy) with ``dtype``
+    (None: float32). ``name`` may be a Backend: it keeps its own dtype unless ``dtype``
+    names another."""
     if isinstance(name, Backend):
-        return name if numpy.dtype(dtype) == name.dtype else Backend(name.name, name.xp, resolve_dtype(dtype))
+        if dtype is None or numpy.dtype(dtype) == name.dtype:
+            return name
+        return Backend(name.name, name.xp, resolve_dtype(dtype))
     name = resolve_backend_name(name)
     xp = _load_cupy() if name == "cupy" else numpy
-    return Backend(name, xp, resolve_dtype(dtype))
+    return Backend(name, xp, resolve_dtype("float32" if dtype is None else dtype))
 
 
 def array_module(array):

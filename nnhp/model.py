@@ -35,12 +35,15 @@ class Sequential:
     seeded generator), ``flat_params``/``flat_grads`` and their per-tensor views
     ``params``/``grads`` (W1, b1, W2, b2, ...).
 
+    ``dtype``: "float32" or "float64"; None means float32, or the dtype of a Backend object
+    passed as ``backend`` (``nnhp.backend.get_backend("cupy", "float64")``).
+
     ``jit``: fused kernels (numba on the CPU, CUDA on the GPU; see ``nnhp.jit``).
     None follows ``NNHP_JIT`` (default: where measured faster), False keeps the plain
     array code, True insists. ``fit``/``evaluate`` pass it on to the loss and optimizer.
     """
 
-    def __init__(self, layers, seed=0, dtype="float32", backend=None, *, jit=None):
+    def __init__(self, layers, seed=0, dtype=None, backend=None, *, jit=None):
         self.layers = list(layers)
         if not self.layers:
             raise ValueError("a model needs at least one layer")
@@ -250,7 +253,7 @@ class MLP(Sequential):
     """
 
     def __init__(self, sizes, activation: str = "relu", dropout: float = 0.0, init: str = "xavier_uniform",
-                 seed=0, dtype="float32", backend=None, *, jit=None):
+                 seed=0, dtype=None, backend=None, *, jit=None):
         sizes = list(sizes)
         if len(sizes) < 2:
             raise ValueError(f"MLP sizes must list at least inputs and outputs, e.g. [64, 10]; got {sizes}")

@@ -109,6 +109,20 @@ def test_backend_equality_and_rebinding_dtype():
     assert get_backend(a, "float32") is a
 
 
+def test_a_backend_object_keeps_its_dtype_unless_another_is_named():
+    b64 = get_backend("numpy", "float64")
+    assert get_backend(b64) is b64
+    assert get_backend(b64, None) is b64
+    assert get_backend(b64, "float32").dtype == np.float32
+    assert get_backend("numpy").dtype == np.float32          # a name alone: float32
+    import nnhp
+    assert nnhp.MLP([3, 2], backend=b64).flat_params.dtype == np.float64
+    assert nnhp.MLP([3, 2], backend=b64, dtype="float32").flat_params.dtype == np.float32
+    assert nnhp.MLP([3, 2]).flat_params.dtype == np.float32
+    layers = [nnhp.layers.Dense(3, 2)]
+    assert nnhp.Sequential(layers, backend=b64).backend.dtype == np.float64
+
+
 def test_backend_array_helpers_use_its_dtype():
     chosen = get_backend("numpy", "float64")
     assert chosen.asarray([1, 2]).dtype == np.float64
