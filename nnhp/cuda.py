@@ -83,10 +83,25 @@ def _module(file_name: str, dtype_name: str):
     return cupy.RawModule(code=source(file_name, dtype_name), options=COMPILE_OPTIONS)
 
 
+#: (file, dtype, kernel) -> (module, its kernel function). CuPy's get_function builds a
+#: new kernel object on every call; a training step launches ~10 kernels, so look each
+#: up once. The module is kept beside it so a different module (tests swap ``_module``)
+#: is never served a stale function.
+_functions: dict = {}
+
+
+def _function(file_name: str, dtype_name: str, kernel: str):
+    module = _module(file_name, dtype_name)
+    cached = _functions.get((file_name, dtype_name, kernel))
+    if cached is None or cached[0] is not module:
+        cached = _functions[file_name, dtype_name, kernel] = (module, module.get_function(kernel))
+    return cached[1]
+
+
 def _launch(file_name: str, kernel: str, n: int, dtype, args, work_items: int | None = None) -> None:
     """Run ``kernel(n, *args)`` from ``file_name`` (its ``dtype`` build), with enough
     threads for ``work_items`` (default ``n``) grid-stride iterations."""
-    function = _module(file_name, numpy.dtype(dtype).name).get_function(kernel)
+    function = _function(file_name, numpy.dtype(dtype).name, kernel)
     work_items = n if work_items is None else work_items
     blocks = max(1, min(-(-int(work_items) // THREADS_PER_BLOCK), MAX_BLOCKS))
     function((blocks,), (THREADS_PER_BLOCK,), (numpy.int64(n),) + tuple(_argument(a) for a in args))

@@ -330,6 +330,26 @@ def expected_type(c_type, dtype):
             "long long*": ("array", numpy.dtype(numpy.int64))}[c_type]
 
 
+def test_kernel_functions_are_looked_up_once_per_module(monkeypatch):
+    class CountingModule:
+        def __init__(self):
+            self.lookups = []
+
+        def get_function(self, kernel):
+            self.lookups.append(kernel)
+            return lambda grid, block, args: None
+
+    first, second = CountingModule(), CountingModule()
+    monkeypatch.setattr(cuda, "_module", lambda file_name, dtype_name: first)
+    for _ in range(3):
+        cuda._launch("activation.cu", "activation_forward", 8, numpy.float32, ())
+        cuda._launch("activation.cu", "activation_backward", 8, numpy.float32, ())
+    assert first.lookups == ["activation_forward", "activation_backward"]
+    monkeypatch.setattr(cuda, "_module", lambda file_name, dtype_name: second)   # a new module
+    cuda._launch("activation.cu", "activation_forward", 8, numpy.float32, ())
+    assert second.lookups == ["activation_forward"]
+
+
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
 def test_every_launch_passes_what_its_kernel_declares(monkeypatch, dtype):
     """Argument count and the exact type of every scalar (a Python float would arrive as a
