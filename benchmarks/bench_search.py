@@ -11,7 +11,7 @@
     eta = 3, promotions warm-started from checkpoints).
 
     python benchmarks/bench_search.py              # quick: 3 seeds, ~6 min on 2 cores
-    python benchmarks/bench_search.py --full       # the recorded run: 10 seeds, 5 digits seeds, ~25 min
+    python benchmarks/bench_search.py --full       # the recorded run: 10 seeds, 10 digits seeds, ~8 min
     flock /tmp/nnhp_bench.lock python benchmarks/bench_search.py --full --write-results
 
 Runs go to a process pool of ``--workers`` (each process single-threaded BLAS); the
@@ -443,7 +443,7 @@ def write_results_section(text, path=os.path.join(HERE, "RESULTS.md"), heading="
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true",
-                        help="the recorded configuration: --seeds 10 --digits-seeds 5 (~25 min on 2 cores)")
+                        help="the recorded configuration: --seeds 10 --digits-seeds 10 (~8 min on 2 cores)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per function and method in (a) "
                                                                "(default 3; 10 with --full)")
     parser.add_argument("--workers", type=int, default=2, help="processes running the runs")
@@ -451,7 +451,7 @@ def main(argv=None):
     parser.add_argument("--functions", nargs="*", default=list(FUNCTIONS))
     parser.add_argument("--skip-a", action="store_true")
     parser.add_argument("--skip-b", action="store_true")
-    parser.add_argument("--digits-seeds", type=int, default=None, help="default 2; 5 with --full")
+    parser.add_argument("--digits-seeds", type=int, default=None, help="default 2; 10 with --full")
     parser.add_argument("--max-epochs", type=int, default=27)
     parser.add_argument("--digits-trials", type=int, default=40, help="trials for grid/random/GP")
     parser.add_argument("--write-results", action="store_true")
@@ -465,7 +465,7 @@ def main(argv=None):
     if args.seeds is None:
         args.seeds = 10 if args.full else 3
     if args.digits_seeds is None:
-        args.digits_seeds = 5 if args.full else 2
+        args.digits_seeds = 10 if args.full else 2
     for name in list(FUNCTIONS):
         if name not in args.functions:
             del FUNCTIONS[name]
