@@ -184,7 +184,7 @@ class Activation(Layer):
     # Fused kernels (numba on the CPU, CUDA on the GPU; see nnhp.jit) do forward or
     # backward in one pass. Backward then needs only the output: f'(x) is a function
     # of out = f(x) for every activation here.
-    def _fused_forward(self, kernels, x, training):
+    def _fused_forward(self, kernels, x, training=False):
         self.out = kernels.activation_forward(x, self._output("out", x, training), self)
         return self.out
 
