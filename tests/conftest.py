@@ -59,8 +59,14 @@ class GradCheck:
         assert np.abs(numeric).max() > 0, f"{what}: numeric gradient is identically zero"
 
 
-@pytest.fixture
-def gradcheck():
+@pytest.fixture(params=["numpy", "numba"])
+def gradcheck(request, monkeypatch):
+    """A GradCheck, once with the plain NumPy code (NNHP_JIT=0, the reference) and once
+    with every fused numba kernel (NNHP_JIT=1): each finite-difference check covers both
+    paths. The numba run is skipped where numba is not installed."""
+    if request.param == "numba":
+        pytest.importorskip("numba")
+    monkeypatch.setenv("NNHP_JIT", "0" if request.param == "numpy" else "1")
     return GradCheck()
 
 
