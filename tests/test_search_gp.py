@@ -362,10 +362,10 @@ def test_nnhp_tune_with_gp_resumed_from_storage_matches_an_uninterrupted_run(tmp
         assert main(["tune", "--data", "moons", "--searcher", "gp", "--trials", str(trials), "--max-epochs", "2",
                      "--set", "n_layers=1", "--storage", str(tmp_path / db), "--quiet"]) == 0
 
-    tune(13, "whole.db")                  # 10 initial trials, then 3 from the GP
-    tune(11, "resumed.db")                # stopped after the first GP trial ...
-    tune(13, "resumed.db")                # ... and run again: the same command continues the study
+    tune(14, "whole.db")                  # the default config and 9 more initial trials, then 4 from the GP
+    tune(12, "resumed.db")                # stopped after the first GP trial ...
+    tune(14, "resumed.db")                # ... and run again: the same command continues the study
     capsys.readouterr()
     whole, resumed = (Study(storage=tmp_path / db, name="tune").trials for db in ("whole.db", "resumed.db"))
-    assert [t.info["phase"] for t in resumed] == ["initial"] * 10 + ["model"] * 3
+    assert [t.info.get("phase") for t in resumed] == [None] + ["initial"] * 9 + ["model"] * 4
     assert [(t.params, t.info, t.value) for t in resumed] == [(t.params, t.info, t.value) for t in whole]

@@ -160,7 +160,7 @@ class Promoter(Searcher):
 def test_budgets_and_checkpoints_continue_a_promoted_trial(spirals):
     X, X_val, y, y_val = spirals
     result = nnhp.tune(X, y, validation_data=(X_val, y_val), space={"n_layers": 1, "units_1": 16},
-                       searcher=Promoter(), n_trials=10, max_epochs=6, patience=100)
+                       searcher=Promoter(), n_trials=10, max_epochs=6, patience=100, initial_configs=None)
     first, second, promoted = result.study.trials
     assert "epochs" not in promoted.params                      # the budget sets the epochs
     parent = first if promoted.parent_id == first.id else second
@@ -179,16 +179,40 @@ def test_build_optimizer_reads_each_family_rate():
     assert adam.lr == 0.003 and list(adam.state_dict()["hyperparams"]["betas"]) == [0.85, 0.995]
 
 
-def test_default_space_covers_the_engine():
-    space = default_space("classification", 10, max_epochs=40)
-    for name in ("n_layers", "units_1", "units_3", "activation", "dropout", "init", "optimizer", "lr", "sgd_lr",
-                 "momentum", "nesterov", "beta1", "beta2", "weight_decay", "schedule", "lr_decay", "batch_size",
-                 "epochs", "penalty", "l1", "l2"):
-        assert name in space, name
-    assert "loss" not in space                                   # ten classes: cross-entropy only
+def test_default_space_reaches_wide_deep_regularized_annealed_models():
+    space = default_space("classification", 10, max_epochs=40, n_samples=5000)
+    assert space["n_layers"].high == 4
+    assert space["units"].low <= 32 and space["units"].high >= 1024 and space["units"].log
+    assert space["dropout"].high >= 0.5
+    assert {"cosine", "warmup_cosine", "one_cycle"} <= set(space["schedule"].options)
     assert set(space["optimizer"].options) <= set(nnhp.optim.OPTIMIZERS)
-    assert "epochs" not in default_space(budgeted=True)
-    assert space["epochs"].high == 40
+    # weight decay for every optimizer family in the space: decoupled for AdamW, L2 for the rest
+    for optimizer in space["optimizer"].options:
+        params = {**space.sample(0), "optimizer": optimizer}
+        decays = [name for name in ("weight_decay", "adamw_weight_decay") if space.is_active(name, params)]
+        assert len(decays) == 1, optimizer
+    assert "loss" not in space                                   # ten classes: cross-entropy only
+    assert space["epochs"].high == 40 and "epochs" not in default_space(budgeted=True)
+    assert max(space["batch_size"].options) * 8 <= 5000
+
+
+def test_the_extended_space_covers_every_hyperparameter_the_engine_has():
+    space = default_space("classification", 10, max_epochs=40, extended=True)
+    for name in ("n_layers", "units", "activation", "dropout", "init", "optimizer", "lr", "sgd_lr",
+                 "momentum", "nesterov", "beta1", "beta2", "weight_decay", "adamw_weight_decay", "schedule",
+                 "lr_decay", "step_gamma", "batch_size", "epochs", "penalty", "l1", "l2"):
+        assert name in space, name
+    for seed in range(20):                                       # every draw builds a working trainer
+        params = space.sample(seed)
+        build_optimizer(params)
+        nnhp.tuning.build_schedule(params, 40)
+
+
+def test_default_max_epochs_follows_the_data_size():
+    assert nnhp.tuning.default_max_epochs(100) == 243            # tiny data: many epochs (capped)
+    assert nnhp.tuning.default_max_epochs(3000) == 135           # 400k rows passed, as 27 k
+    assert nnhp.tuning.default_max_epochs(10**6) == 27           # big data: the floor
+    assert all(nnhp.tuning.default_max_epochs(n) % 27 == 0 for n in (50, 999, 4321, 77777))
 
 
 def test_progress_line():
@@ -269,10 +293,11 @@ def test_cli_tune_hyperband_resumed_from_storage_matches_an_uninterrupted_run(tm
         assert run_cli(*args) == 0
 
     from nnhp.search import Study
-    tune(13, "whole.db")                  # bracket 0 of R=9: 9 configs @ 1 epoch, 3 @ 3, 1 @ 9
-    tune(10, "resumed.db")                # stopped after the first promotion ...
-    tune(13, "resumed.db")                # ... and run again: the rest of the bracket
+    tune(14, "whole.db")                  # the default config @ 9, then bracket 0 of R=9: 9 @ 1, 3 @ 3, 1 @ 9
+    tune(11, "resumed.db")                # stopped after the first promotion ...
+    tune(14, "resumed.db")                # ... and run again: the rest of the bracket
     capsys.readouterr()
     whole, resumed = (Study(storage=tmp_path / db, name="tune").trials for db in ("whole.db", "resumed.db"))
-    assert [t.budget for t in resumed] == [1] * 9 + [3] * 3 + [9]
+    assert [t.budget for t in resumed] == [9] + [1] * 9 + [3] * 3 + [9]
+    assert [t.info.get("initial_config") for t in resumed] == [0] + [None] * 13
     assert _record(resumed) == _record(whole)

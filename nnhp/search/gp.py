@@ -93,6 +93,7 @@ import math
 
 import numpy as np
 
+from ..blas import limit_blas_threads
 from .searcher import Proposal, Searcher, resolve_seed
 
 SQRT5 = math.sqrt(5.0)
@@ -112,30 +113,6 @@ def _require_scipy():
             "GPSearch needs SciPy (Cholesky solves, L-BFGS-B, Sobol points). "
             "Install it with `pip install nnhp[bo]` or `pip install scipy`.") from error
     return scipy
-
-
-_BLAS_CONTROLLER = []
-
-
-def single_threaded_blas():
-    """A context in which BLAS uses one thread (via threadpoolctl, when installed).
-
-    GP matrices here are small (n <= a few hundred): a multi-threaded BLAS spends more
-    on waking and synchronizing threads than on the arithmetic, and on a busy 2-core
-    machine we measured a suggestion 10x slower with 2 OpenBLAS threads than with 1.
-    """
-    import contextlib
-
-    if not _BLAS_CONTROLLER:
-        try:
-            import threadpoolctl
-            _BLAS_CONTROLLER.append(threadpoolctl.ThreadpoolController())
-        except ImportError:       # pragma: no cover - optional
-            _BLAS_CONTROLLER.append(None)
-    controller = _BLAS_CONTROLLER[0]
-    if controller is None:
-        return contextlib.nullcontext()
-    return controller.limit(limits=1, user_api="blas")
 
 
 # --------------------------------------------------------------------------- kernel
@@ -707,7 +684,7 @@ class GPSearch(Searcher):
     # -- the protocol --
     def ask(self, study):
         _require_scipy()                  # load SciPy's BLAS before limiting its threads
-        with single_threaded_blas():
+        with limit_blas_threads(1):       # small matrices: see nnhp.blas
             return self._ask(study)
 
     def _ask(self, study):

@@ -122,6 +122,8 @@ class Study:
         self.searcher = make_searcher(searcher)
         self._lock = threading.RLock()
         self._trial_ended = threading.Condition(self._lock)
+        self._queue: list[Proposal] = []          # enqueue()d proposals, asked before the searcher's
+        self._stop_requested = False
         if fail_stale:
             self.storage.fail_running(self.study_id, INTERRUPTED)
 
@@ -196,12 +198,30 @@ class Study:
         return text
 
     # --- ask and tell -------------------------------------------------------------------------
+    def enqueue(self, params: dict, *, budget: float | None = None, info: dict | None = None) -> None:
+        """Have the next ``ask()`` start these params (checked now) before any of the searcher's.
+
+        For configurations worth trying first: a known-good default, a user's guess. Queued
+        proposals live in this Study object only (a reopened study has none queued).
+        """
+        self.space.validate(params)
+        with self._lock:
+            self._queue.append(Proposal(dict(params), budget, info=dict(info or {})))
+
+    def stop(self) -> None:
+        """Make ``optimize`` start no new trial (running ones finish), e.g. from a callback."""
+        with self._lock:
+            self._stop_requested = True
+            self._trial_ended.notify_all()
+
     def ask(self, params: dict | None = None, *, budget: float | None = None) -> Trial:
-        """Start a trial: the searcher's next proposal, or the given ``params`` (checked against
-        the space). Raises SearchExhausted when the searcher has nothing to propose."""
+        """Start a trial: the given ``params`` (checked against the space), else the next enqueued
+        proposal, else the searcher's. Raises SearchExhausted when the searcher has nothing to propose."""
         with self._lock:
             if params is not None:
                 proposal = Proposal(params, budget)
+            elif self._queue:
+                proposal = self._queue.pop(0)
             else:
                 proposal = self.searcher.ask(self)
                 if proposal is None:
@@ -246,7 +266,8 @@ class Study:
         """Run ``objective(trial) -> float`` on the searcher's proposals.
 
         Stops after ``n_trials`` more trials, when ``timeout`` seconds have passed (no new trial
-        starts after that; running ones finish), or when the searcher has nothing left.
+        starts after that; running ones finish), when :meth:`stop` is called, or when the
+        searcher has nothing left.
         ``callbacks``: functions ``callback(study, trial)`` called after each trial ends.
         ``catch``: exception types that fail a trial instead of stopping the search.
         """
@@ -256,16 +277,19 @@ class Study:
             raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
         deadline = None if timeout is None else time.monotonic() + float(timeout)
         progress = {"started": 0, "running": 0, "stop": False}
+        self._stop_requested = False
 
         def next_trial() -> Trial | None:
             with self._lock:
                 while True:
-                    if progress["stop"] or (n_trials is not None and progress["started"] >= n_trials):
+                    if progress["stop"] or self._stop_requested:
+                        return None
+                    if n_trials is not None and progress["started"] >= n_trials:
                         return None
                     if deadline is not None and time.monotonic() >= deadline:
                         return None
                     is_finished = getattr(self.searcher, "is_finished", None)
-                    if is_finished is not None and is_finished(self):
+                    if not self._queue and is_finished is not None and is_finished(self):
                         return None
                     try:
                         trial = self.ask()

@@ -1,0 +1,162 @@
+"""The objective ``tune`` hands its study: train the MLP a trial describes, return its validation score.
+
+One trial, step by step (:meth:`TrialObjective.__call__`):
+
+1. build the model, optimizer and schedule from ``trial.params`` (:mod:`nnhp.tuning.build`);
+2. a promoted trial (Hyperband, BOHB) restores its parent's checkpoint and trains on from there;
+3. ``fit`` with early stopping on the validation loss, reporting the metric every epoch;
+4. score the validation rows with one yardstick for every trial (accuracy, or the MSE);
+5. record what a refit needs (``refit_epochs``, ``schedule_epochs``) and keep a checkpoint.
+
+Epochs and schedules
+--------------------
+A trial's epochs are ``trial.budget`` when the searcher gives one, else ``params["epochs"]``,
+else ``max_epochs``. Without a budget the schedule spans the trial's own epochs and early
+stopping restores the best epoch's weights, so the model scored is that epoch's:
+``refit_epochs`` is that epoch's number (counted from 1). With a budget every schedule spans
+``max_epochs`` -- a trial continued from a checkpoint then follows the curve an uninterrupted
+run would -- and the scored model is the last epoch's (its weights must go with the optimizer
+state saved beside them): ``refit_epochs`` is the epochs run.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from .build import build_model, build_optimizer, build_schedule, n_outputs, penalties
+
+__all__ = ["Problem", "TrialObjective"]
+
+
+@dataclass
+class Problem:
+    """The data a search runs on and what it asks for."""
+
+    X: np.ndarray
+    y: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    task: str                       # "classification" | "regression"
+    n_classes: int | None
+    metric: str                     # "accuracy" | "loss"
+    metric_loss: str                # the loss a trial uses when its params name none
+
+    @property
+    def direction(self) -> str:
+        return "maximize" if self.metric == "accuracy" else "minimize"
+
+    def loss_of(self, params: dict) -> str:
+        return params.get("loss", self.metric_loss)
+
+    def n_outputs(self, loss: str) -> int:
+        return n_outputs(self.task, loss, self.y, self.n_classes)
+
+
+class TrialObjective:
+    """``objective(trial) -> validation score`` for a :class:`~nnhp.search.Study` (module docstring).
+
+    Checkpoints: every budgeted trial saves one (a promotion continues from it); without budgets
+    only the best trial so far keeps one -- it is the search's model at the end.
+    """
+
+    def __init__(self, problem: Problem, study, *, max_epochs: int, patience: int, seed=0,
+                 dtype="float32", backend=None):
+        self.problem, self.study = problem, study
+        self.max_epochs, self.patience, self.seed = int(max_epochs), int(patience), seed
+        self.dtype, self.backend = dtype, backend
+        self._best_lock = threading.Lock()
+        self.best_value, self.best_trial_id = None, None     # the unbudgeted trial holding a checkpoint
+
+    def build(self, params: dict):
+        """(model, optimizer, loss name) for a params dict, with this search's seed and dtype."""
+        loss = self.problem.loss_of(params)
+        model = build_model(params, self.problem.X.shape[1], self.problem.n_outputs(loss), self.seed,
+                            self.dtype, self.backend)
+        return model, build_optimizer(params), loss
+
+    def __call__(self, trial) -> float:
+        from .. import losses
+        from ..train import EarlyStopping, fit, restore_checkpoint
+
+        problem, params, budgeted = self.problem, trial.params, trial.budget is not None
+        model, optimizer, loss = self.build(params)
+        if losses.get(loss).classification != (problem.task == "classification"):
+            raise ValueError(f"loss {loss!r} does not fit a {problem.task} task")
+        epochs = int(round(trial.budget)) if budgeted else int(params.get("epochs", self.max_epochs))
+        schedule_epochs = self.max_epochs if budgeted else epochs
+        initial_epoch = 0
+        if trial.checkpoint is not None:
+            initial_epoch = min(restore_checkpoint(trial.checkpoint, model, optimizer), epochs)
+        l1, l2 = penalties(params)
+        monitor = "val_accuracy" if problem.metric == "accuracy" else "val_loss"
+
+        def report(epoch, logs):
+            if monitor in logs:
+                trial.report(logs[monitor], epoch)
+
+        # A search tries learning rates that diverge; fit catches the non-finite loss and the
+        # trial is recorded as failed with the reason below, so NumPy's overflow warnings on the
+        # way would only scatter noise through the progress output.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            history = fit(model, problem.X, problem.y, loss=loss, optimizer=optimizer,
+                          schedule=build_schedule(params, schedule_epochs), epochs=epochs,
+                          batch_size=int(params.get("batch_size", 32)), validation_data=(problem.X_val, problem.y_val),
+                          early_stopping=EarlyStopping(monitor="val_loss", patience=self.patience,
+                                                       restore_best=not budgeted),
+                          l1=l1, l2=l2, seed=self.seed, initial_epoch=initial_epoch, callbacks=[report])
+        epochs_trained = len(history.history.get("loss", []))
+        epochs_run = initial_epoch + epochs_trained
+        trial.set_attr("epochs_run", epochs_run)
+        trial.set_attr("epochs_trained", epochs_trained)   # this trial's own epochs (a promotion's extra ones)
+        trial.set_attr("stop_reason", history.stop_reason)
+        if history.stop_reason == "non_finite_loss":
+            raise FloatingPointError(f"training diverged (non-finite loss) in epoch {epochs_run + 1}")
+        restored = not budgeted and history.best_epoch is not None
+        trial.set_attr("refit_epochs", history.best_epoch + 1 if restored else epochs_run)
+        trial.set_attr("schedule_epochs", schedule_epochs)
+        value = self.score(model, loss, trial)
+        checkpoint = (model, optimizer, epochs_run)
+        if budgeted:
+            trial.save_checkpoint(_checkpoint(*checkpoint))
+        else:
+            self._keep_if_best(trial, value, checkpoint)
+        return value
+
+    def score(self, model, loss: str, trial) -> float:
+        """The validation metric: a classifier's accuracy under its own loss's decision rule
+        (comparable across losses), else the validation MSE whatever the training loss."""
+        from ..train import evaluate
+
+        problem = self.problem
+        scores = evaluate(model, problem.X_val, problem.y_val, loss="mse" if problem.task == "regression" else loss)
+        trial.set_attr("val_loss", scores["loss"])
+        if "accuracy" in scores:
+            trial.set_attr("val_accuracy", scores["accuracy"])
+        value = scores[problem.metric]
+        if not math.isfinite(value):
+            raise FloatingPointError(f"validation {problem.metric} is {value}")
+        return value
+
+    def _keep_if_best(self, trial, value: float, checkpoint) -> None:
+        with self._best_lock:
+            better = (self.best_value is None
+                      or (value > self.best_value if self.problem.direction == "maximize" else value < self.best_value))
+            if not better:
+                return
+            trial.save_checkpoint(_checkpoint(*checkpoint))
+            if self.best_trial_id is not None:
+                self.study.storage.delete_checkpoint(self.study.study_id, self.best_trial_id)
+            self.best_value, self.best_trial_id = value, trial.id
+
+    def forget_best(self) -> None:
+        """Let the next trial keep its checkpoint whatever its value (a retrain of the best)."""
+        with self._best_lock:
+            self.best_value, self.best_trial_id = None, None
+
+
+def _checkpoint(model, optimizer, epochs_run):
+    from ..train import checkpoint_state
+    return checkpoint_state(model, optimizer, epochs_run)

@@ -1,0 +1,66 @@
+"""Refit: train the configuration a search chose again, on the training and validation rows.
+
+scikit-learn's ``refit=True``: the validation rows told the search which configuration is
+best; once that is decided they are worth more as training data. The refit trains
+
+* the best trial's params, with the search's seed;
+* on the training rows followed by the validation rows, with no early stopping (there is
+  nothing left to stop on);
+* for the trial's ``refit_epochs`` -- the epoch whose weights the search scored: the best epoch
+  under early stopping, or the rung's budget under Hyperband/BOHB;
+* with its schedule stretched over the trial's ``schedule_epochs`` as in the search (a cosine
+  that spanned 100 epochs and was stopped early at 60 again spans 100 and again stops at 60).
+
+Epochs carry over as epochs, not as optimizer steps: with ``n_val`` more rows each epoch takes
+``(n_train + n_val) / n_train`` times as many steps, and epoch-based schedules move once an
+epoch, so the rate at epoch ``e`` is the rate the search used at epoch ``e``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .build import build_model, build_optimizer, build_schedule, n_outputs, penalties
+
+__all__ = ["fit_params", "refit_rows"]
+
+
+def refit_rows(X, y, X_val, y_val) -> tuple[np.ndarray, np.ndarray]:
+    """The training rows followed by the validation rows."""
+    return np.concatenate([X, X_val]), np.concatenate([y, y_val])
+
+
+def fit_params(params: dict, X, y, *, loss: str | None = None, epochs: int | None = None,
+               schedule_epochs: int | None = None, seed=0, n_classes: int | None = None,
+               dtype="float32", backend=None):
+    """Train the MLP a params dict describes on all of (X, y), without validation; the model.
+
+    ``loss``: ``params["loss"]``, else this, else cross-entropy for integer labels and MSE
+    otherwise. ``epochs``: else ``params["epochs"]``. ``schedule_epochs``: the span of the
+    schedule (default ``epochs``). ``n_classes``: the output width for labels (default
+    ``max(y) + 1``).
+    """
+    from .. import losses
+    from ..train import fit
+
+    y = np.asarray(y)
+    classification_default = y.ndim == 1 and (np.issubdtype(y.dtype, np.integer) or y.dtype == bool)
+    loss = params.get("loss", loss or ("cross_entropy" if classification_default else "mse"))
+    task = "classification" if losses.get(loss).classification else "regression"
+    if task == "classification" and y.ndim == 1 and n_classes is None:
+        n_classes = int(y.max()) + 1
+    if epochs is None:
+        if "epochs" not in params:
+            raise ValueError("fit_params needs epochs= or an 'epochs' entry in params")
+        epochs = params["epochs"]
+    epochs = int(epochs)
+    schedule_epochs = epochs if schedule_epochs is None else max(int(schedule_epochs), epochs)
+    model = build_model(params, X.shape[1], n_outputs(task, loss, y, n_classes), seed, dtype, backend)
+    l1, l2 = penalties(params)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        history = fit(model, X, y, loss=loss, optimizer=build_optimizer(params),
+                      schedule=build_schedule(params, schedule_epochs), epochs=epochs,
+                      batch_size=int(params.get("batch_size", 32)), l1=l1, l2=l2, seed=seed)
+    if history.stop_reason == "non_finite_loss":
+        raise FloatingPointError(f"the refit diverged (non-finite loss) after {len(history.epoch)} epochs")
+    model.history = history
+    return model

@@ -1,0 +1,281 @@
+"""``tune()``: split, search, pick, refit -- and :class:`TuneResult`, what it returns."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..blas import limit_blas_threads
+from ..search import Space, Study
+from ..search.searcher import make_searcher
+from ..search.trial import COMPLETE
+from .objective import Problem, TrialObjective
+from .refit import fit_params, refit_rows
+from .space import default_max_epochs, default_params, default_space, initial_config
+
+__all__ = ["tune", "TuneResult", "DEFAULT_SEARCHER", "DEFAULT_TRIALS"]
+
+#: The searcher ``tune`` uses when none is named (see ``benchmarks/bench_tune.py``).
+DEFAULT_SEARCHER = "bohb"
+#: Trials a search without a budget of its own runs (no n_trials, timeout or max_total_epochs):
+#: Hyperband and BOHB run one full iteration instead.
+DEFAULT_TRIALS = 50
+BUDGETED_SEARCHERS = ("hyperband", "bohb", "successive_halving")
+
+
+@dataclass
+class TuneResult:
+    """What ``tune`` found.
+
+    ``best_model`` is the refit model (trained on training + validation rows) when ``refit=True``,
+    else the search's own; ``search_model`` is always the model the search trained and scored
+    (restored from its checkpoint). ``search_seconds`` and ``refit_seconds`` time the two phases.
+    """
+
+    study: Study
+    best_params: dict
+    best_model: object
+    best_value: float
+    metric: str
+    best_trial: object = field(repr=False, default=None)
+    search_model: object = field(repr=False, default=None)
+    refit: bool = False
+    refit_epochs: int | None = None
+    max_epochs: int | None = None
+    space: Space | None = field(repr=False, default=None)
+    search_seconds: float = 0.0
+    refit_seconds: float = 0.0
+
+    @property
+    def epochs_spent(self) -> int:
+        """Epochs trained over the whole search, all trials together. A promoted (continued)
+        trial counts only the epochs it added to its parent's, so this is the search's real cost."""
+        return epochs_spent(self.study.trials)
+
+    def __repr__(self) -> str:
+        refit = f", refit on train+validation for {self.refit_epochs} epochs" if self.refit else ""
+        return (f"TuneResult(best_value={self.best_value:.6g} ({self.metric}), best_params={self.best_params}, "
+                f"trials={len(self.study.trials)}, epochs_spent={self.epochs_spent}{refit})")
+
+
+def epochs_spent(trials) -> int:
+    return sum(int(t.attrs.get("epochs_trained", 0)) for t in trials)
+
+
+def _infer_task(y: np.ndarray, loss) -> str:
+    if loss is not None:
+        from .. import losses
+        return "classification" if losses.get(loss).classification else "regression"
+    if y.ndim == 1 and (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)):
+        return "classification"
+    return "regression"
+
+
+def _make_searcher(searcher, seed, max_epochs: int, one_iteration: bool):
+    """A searcher object from a name; budgeted ones get rungs ``max_epochs/27 .. max_epochs``."""
+    if not isinstance(searcher, str):
+        return make_searcher(searcher)
+    key = searcher.lower()
+    if key == "grid":
+        return make_searcher(key)
+    if key in ("successive_halving", "successivehalving"):
+        from ..search.hyperband import SuccessiveHalving
+        return SuccessiveHalving(max_budget=max_epochs, seed=seed)
+    if key in ("hyperband", "bohb"):
+        # Four brackets (eta = 3): rungs at max/27, max/9, max/3 and max epochs. Rungs of a
+        # single epoch, where learning rates and schedules have barely acted, rank poorly.
+        return make_searcher(key, max_budget=max_epochs, min_budget=max(1.0, max_epochs / 27), seed=seed,
+                             max_iterations=1 if one_iteration else None)
+    return make_searcher(key, seed=seed)
+
+
+def _split(X, y, validation_data, validation_split, task, seed):
+    from ..data import check_X, train_test_split
+
+    X = check_X(X)
+    y = np.asarray(y)
+    if validation_data is None:
+        split = 0.2 if validation_split is None else validation_split
+        stratify = task == "classification" and y.ndim == 1
+        return train_test_split(X, y, split, seed=seed, stratify=stratify)
+    if validation_split is not None:
+        raise ValueError("give validation_data or validation_split, not both")
+    X_val, y_val = validation_data
+    return X, check_X(X_val, "validation X", n_features=X.shape[1]), y, np.asarray(y_val)
+
+
+def _problem(X, y, validation_data, validation_split, loss, metric, seed) -> Problem:
+    task = _infer_task(np.asarray(y), loss)
+    X, X_val, y, y_val = _split(X, y, validation_data, validation_split, task, seed)
+    n_classes = None
+    if task == "classification" and y.ndim == 1:
+        n_classes = int(max(y.max(), y_val.max())) + 1
+    metric = metric or ("accuracy" if task == "classification" else "loss")
+    if metric not in ("accuracy", "loss"):
+        raise ValueError(f"metric must be 'accuracy' or 'loss', got {metric!r}")
+    if metric == "accuracy" and task != "classification":
+        raise ValueError("metric='accuracy' needs a classification task (integer labels or a classification loss)")
+    # One yardstick for every trial: the fixed loss, else cross-entropy or MSE.
+    metric_loss = loss or ("cross_entropy" if task == "classification" else "mse")
+    return Problem(X, y, X_val, y_val, task, n_classes, metric, metric_loss)
+
+
+def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEARCHER, n_trials: int | None = None,
+         max_epochs: int | None = None, storage=None, seed=0, *, timeout: float | None = None, refit: bool = True,
+         max_total_epochs: int | None = None, initial_configs="default", validation_split: float | None = None,
+         name: str = "tune", metric: str | None = None, patience: int | None = None, n_workers: int = 1,
+         verbose: bool = False, callbacks=(), dtype="float32", backend=None,
+         blas_threads: int | None = 1) -> TuneResult:
+    """Search MLP hyperparameters on (X, y), then refit the best on training + validation rows.
+
+    Parameters
+    ----------
+    X, y : training data (``y``: integer labels, one-hot rows, or float targets)
+    validation_data : (X_val, y_val); else ``validation_split`` (default 0.2) of (X, y) is held out
+        (stratified for labels) with ``seed``
+    loss : a loss name to fix it; None lets the task decide (and the space choose where it can)
+    space : None (the default space), a dict of overrides to it, or a full Space
+    searcher : "bohb" (default) | "hyperband" | "random" | "gp" | "grid" | a searcher object
+    n_trials : the number of trials the study holds when done: a study reopened from ``storage``
+        runs only the missing ones (interrupted trials are not counted; Hyperband/BOHB run them
+        again). None: no count limit.
+    timeout : seconds after which no new trial starts (the running one finishes; the refit
+        comes after). With ``n_trials=None`` the search runs until then; Hyperband and BOHB start
+        iteration after iteration.
+    max_total_epochs : an epoch budget: no new trial starts once the trials' epochs reach it
+    (with none of n_trials, timeout and max_total_epochs: Hyperband/BOHB run one iteration, the
+    other searchers ``DEFAULT_TRIALS`` trials)
+    max_epochs : the most epochs any trial trains (the top of ``epochs`` and of Hyperband's rungs);
+        None: :func:`~nnhp.tuning.space.default_max_epochs` of the training rows
+    refit : retrain the best configuration on training + validation rows (:mod:`nnhp.tuning.refit`);
+        ``best_model`` is then the refit model and ``search_model`` the search's
+    initial_configs : "default" runs :func:`~nnhp.tuning.space.default_params` (fitted into the
+        space) first, at the full budget, so the search starts from a strong configuration;
+        a list of params dicts runs those; None runs none
+    storage : None (memory) or an SQLite path, under study ``name``
+    seed : one seed for the split, the searcher, every trial's weights and shuffling, and the refit
+    metric : "accuracy" (classification default) or "loss" (regression default: validation MSE)
+    patience : early-stopping patience on the validation loss, in epochs (None: max(10, max_epochs/10))
+    n_workers : trials run at once (threads)
+    verbose : print a progress line after each trial (see ProgressLine)
+    callbacks : extra ``callback(study, trial)`` functions
+    blas_threads : BLAS threads while tuning (None: leave them alone); see :mod:`nnhp.blas`
+    """
+    from .progress import ProgressLine
+
+    started = time.monotonic()
+    problem = _problem(X, y, validation_data, validation_split, loss, metric, seed)
+    max_epochs = default_max_epochs(len(problem.X)) if max_epochs is None else int(max_epochs)
+    if max_epochs < 1:
+        raise ValueError(f"max_epochs must be >= 1, got {max_epochs}")
+    patience = max(10, max_epochs // 10) if patience is None else int(patience)
+    unbounded = n_trials is None and timeout is None and max_total_epochs is None
+    budgeted_name = isinstance(searcher, str) and searcher.lower() in BUDGETED_SEARCHERS
+    search = _make_searcher(searcher, seed, max_epochs, one_iteration=unbounded and budgeted_name)
+    if unbounded and not budgeted_name:
+        n_trials = DEFAULT_TRIALS
+    budgeted = getattr(search, "max_budget", None) is not None
+    tuned_space = _space(space, problem, max_epochs, budgeted, loss)
+    study = Study(tuned_space, search, direction=problem.direction, storage=storage, name=name)
+    objective = TrialObjective(problem, study, max_epochs=max_epochs, patience=patience, seed=seed,
+                               dtype=dtype, backend=backend)
+
+    done = [t for t in study.trials if not t.interrupted]
+    if any(t.state == COMPLETE for t in done) and not budgeted:   # reopened: the stored best keeps its checkpoint
+        best = study.best_trial
+        objective.best_value, objective.best_trial_id = best.value, best.id
+    _enqueue_initial(study, initial_configs, problem, max_epochs, budgeted, seed)
+    remaining = None if n_trials is None else max(n_trials - len(done), 0)
+    progress = ProgressLine(n_trials, problem.metric, timeout=timeout) if verbose else None
+    all_callbacks = [*callbacks, *([progress] if progress else [])]
+    if max_total_epochs is not None:
+        all_callbacks.append(_EpochBudget(max_total_epochs))
+    with limit_blas_threads(blas_threads):
+        try:
+            deadline_left = None if timeout is None else max(timeout - (time.monotonic() - started), 0.0)
+            study.optimize(objective, n_trials=remaining, timeout=deadline_left, n_workers=n_workers,
+                           callbacks=all_callbacks)
+        finally:
+            if progress is not None:
+                progress.close()
+        best = study.best_trial
+        search_model = _search_model(study, best, objective)
+        search_seconds = time.monotonic() - started
+        result = TuneResult(study, dict(best.params), search_model, best.value, problem.metric, best,
+                            search_model=search_model, max_epochs=max_epochs, space=tuned_space,
+                            search_seconds=search_seconds)
+        if refit:
+            _refit(result, problem, seed, dtype, backend)
+    return result
+
+
+def _space(space, problem: Problem, max_epochs: int, budgeted: bool, loss) -> Space:
+    if isinstance(space, Space):
+        return space
+    base = default_space(problem.task, problem.n_classes, max_epochs, budgeted=budgeted,
+                         n_samples=len(problem.X), n_features=problem.X.shape[1])
+    if loss is not None or (problem.metric == "loss" and problem.task == "classification"):
+        base = base.with_overrides({"loss": loss or "cross_entropy"})
+    return base.with_overrides(space)
+
+
+def _enqueue_initial(study, initial_configs, problem: Problem, max_epochs: int, budgeted: bool, seed) -> None:
+    """Queue the initial configurations a fresh study runs first, at the full budget."""
+    if initial_configs is None or any("initial_config" in t.info for t in study.trials):
+        return
+    if isinstance(initial_configs, str):
+        if initial_configs != "default":
+            raise ValueError(f"initial_configs must be 'default', a list of params dicts or None, "
+                             f"got {initial_configs!r}")
+        initial_configs = [default_params(problem.task, problem.n_classes, len(problem.X), problem.X.shape[1],
+                                          max_epochs=max_epochs)]
+    for index, params in enumerate(initial_configs):
+        fitted = initial_config(study.space, params, np.random.default_rng([seed, 7919, index]))
+        study.enqueue(fitted, budget=max_epochs if budgeted else None, info={"initial_config": index})
+
+
+class _EpochBudget:
+    """A study callback that stops the search once its trials have trained ``limit`` epochs."""
+
+    def __init__(self, limit: int):
+        if limit < 1:
+            raise ValueError(f"max_total_epochs must be >= 1, got {limit!r}")
+        self.limit = int(limit)
+
+    def __call__(self, study, trial) -> None:
+        if epochs_spent(study.trials) >= self.limit:
+            study.stop()
+
+
+def _search_model(study, best, objective: TrialObjective):
+    """Restore the best trial's model from its checkpoint; retrain it when there is none."""
+    from ..train import restore_checkpoint
+
+    checkpoint = study.storage.load_checkpoint(study.study_id, best.id)
+    model, optimizer, loss = objective.build(best.params)
+    if checkpoint is None:
+        # No checkpoint (e.g. a user's searcher raced two workers): train it again, as a trial of its own.
+        objective.forget_best()
+        retrain = study.ask(best.params, budget=best.budget)
+        retrain.set_attr("retrain_of", best.id)
+        study.tell(retrain, objective(retrain))
+        checkpoint = study.storage.load_checkpoint(study.study_id, retrain.id)
+    if checkpoint is not None:
+        restore_checkpoint(checkpoint, model, optimizer)
+    model.loss_name = loss
+    return model
+
+
+def _refit(result: TuneResult, problem: Problem, seed, dtype, backend) -> None:
+    """Train the best configuration again on training + validation rows (module refit)."""
+    started = time.monotonic()
+    best = result.best_trial
+    epochs = int(best.attrs.get("refit_epochs", best.attrs.get("epochs_run", 1)))
+    schedule_epochs = int(best.attrs.get("schedule_epochs", epochs))
+    X_all, y_all = refit_rows(problem.X, problem.y, problem.X_val, problem.y_val)
+    result.best_model = fit_params(result.best_params, X_all, y_all, loss=problem.loss_of(result.best_params),
+                                   epochs=max(epochs, 1), schedule_epochs=schedule_epochs, seed=seed,
+                                   n_classes=problem.n_classes, dtype=dtype, backend=backend)
+    result.refit, result.refit_epochs = True, max(epochs, 1)
+    result.refit_seconds = time.monotonic() - started
