@@ -247,3 +247,29 @@ def test_bad_optimize_arguments():
         Study(space(), searcher="annealing")
     with pytest.raises(ValueError, match="needs a space"):
         Study(name="nothing stored")
+
+
+def test_enqueued_params_run_before_the_searchers_and_are_checked_at_once():
+    from nnhp.search import Float, RandomSearch, Space, SpaceError, Study
+    study = Study(Space({"x": Float(0.0, 1.0)}), searcher=RandomSearch(seed=0))
+    study.enqueue({"x": 0.25}, info={"why": "a guess"})
+    with pytest.raises(SpaceError):
+        study.enqueue({"x": 2.0})
+    study.optimize(lambda trial: trial.params["x"], n_trials=3)
+    first, *rest = study.trials
+    assert first.params == {"x": 0.25} and first.info == {"why": "a guess"}
+    assert len(rest) == 2 and all(t.params != {"x": 0.25} for t in rest)
+
+
+def test_stop_from_a_callback_ends_the_search_after_the_running_trial():
+    from nnhp.search import Float, RandomSearch, Space, Study
+    study = Study(Space({"x": Float(0.0, 1.0)}), searcher=RandomSearch(seed=0))
+
+    def stop_after_three(study, trial):
+        if len(study.trials) == 3:
+            study.stop()
+
+    study.optimize(lambda trial: trial.params["x"], n_trials=10, callbacks=[stop_after_three])
+    assert len(study.trials) == 3
+    study.optimize(lambda trial: trial.params["x"], n_trials=2)     # a new optimize starts afresh
+    assert len(study.trials) == 5

@@ -1,4 +1,5 @@
 import io
+import time
 import warnings
 
 import numpy as np
@@ -301,3 +302,110 @@ def test_cli_tune_hyperband_resumed_from_storage_matches_an_uninterrupted_run(tm
     assert [t.budget for t in resumed] == [9] + [1] * 9 + [3] * 3 + [9]
     assert [t.info.get("initial_config") for t in resumed] == [0] + [None] * 13
     assert _record(resumed) == _record(whole)
+
+
+# --- refit, budgets, the default configuration ------------------------------------------------------
+def test_refit_trains_on_training_and_validation_rows_for_the_epochs_reported(spirals, monkeypatch):
+    X, X_val, y, y_val = spirals
+    import nnhp.train
+    calls, real_fit = [], nnhp.train.fit
+
+    def recording_fit(model, X_fit, y_fit, **kwargs):
+        calls.append((len(X_fit), kwargs.get("epochs"), kwargs.get("validation_data")))
+        return real_fit(model, X_fit, y_fit, **kwargs)
+
+    monkeypatch.setattr(nnhp.train, "fit", recording_fit)
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=SMALL, n_trials=3,
+                       max_epochs=8, seed=0)
+    best = result.best_trial
+    assert result.refit and result.best_model is not result.search_model
+    assert result.refit_epochs == best.attrs["refit_epochs"] >= 1
+    rows, epochs, validation = calls[-1]                      # the refit is the last fit
+    assert rows == len(X) + len(X_val) and validation is None
+    assert epochs == result.refit_epochs == len(result.best_model.history.epoch)
+    # the epochs reported are those of the weights the search scored: early stopping's best epoch
+    assert best.attrs["refit_epochs"] <= best.attrs["epochs_run"]
+    assert len(calls) == 3 + 1
+    # the search model is the scored one; the refit one learned from the validation rows as well
+    assert nnhp.evaluate(result.search_model, X_val, y_val)["accuracy"] == pytest.approx(result.best_value)
+    assert not np.array_equal(result.best_model.flat_params, result.search_model.flat_params)
+
+
+def test_refit_follows_the_schedule_the_search_used():
+    from nnhp.tuning import fit_params
+    data = make_spirals(n_samples=200, n_classes=2, seed=1)
+    params = {"n_layers": 1, "units": 16, "schedule": "cosine", "optimizer": "sgd", "sgd_lr": 0.1, "batch_size": 64}
+    model = fit_params(params, data.X, data.y, epochs=6, schedule_epochs=12)
+    lrs = model.history.history["lr"]
+    assert len(lrs) == 6 and lrs[-1] == pytest.approx(0.1 * (1 + np.cos(np.pi * 5 / 12)) / 2)
+
+
+def test_refit_false_returns_the_search_model(spirals):
+    X, X_val, y, y_val = spirals
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=SMALL, n_trials=2,
+                       max_epochs=8, refit=False)
+    assert not result.refit and result.best_model is result.search_model and result.refit_seconds == 0.0
+    assert nnhp.evaluate(result.best_model, X_val, y_val)["accuracy"] == pytest.approx(result.best_value)
+
+
+def test_the_same_seed_gives_the_same_result_refit_included(spirals):
+    X, X_val, y, y_val = spirals
+
+    def run():
+        return nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="hyperband", space={"units": Int(8, 32)},
+                         n_trials=8, max_epochs=9, seed=3)
+
+    first, second = run(), run()
+    assert [(t.params, t.budget, t.value) for t in first.study.trials] == \
+           [(t.params, t.budget, t.value) for t in second.study.trials]
+    np.testing.assert_array_equal(first.best_model.flat_params, second.best_model.flat_params)
+    assert first.refit_epochs == second.refit_epochs
+
+
+def test_a_timeout_alone_runs_until_the_deadline_and_no_trial_starts_after_it(spirals):
+    X, X_val, y, y_val = spirals
+    began = time.time()
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", n_trials=None, timeout=2.0,
+                       space={**SMALL, "epochs": 3})
+    trials = result.study.trials
+    assert len(trials) >= 3                                    # not one trial and out: it ran until the deadline
+    assert all(t.started <= began + 2.0 + 0.05 for t in trials)
+    longest = max(t.duration for t in trials)
+    assert result.search_seconds <= 2.0 + longest + 0.5        # honoured within one trial's length
+
+
+def test_a_hyperband_time_budget_starts_iteration_after_iteration(spirals):
+    X, X_val, y, y_val = spirals
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="hyperband", n_trials=None, timeout=3.0,
+                       max_epochs=3, space={"n_layers": 1, "units": 8, "batch_size": 64}, refit=False)
+    iterations = {t.info.get("iteration") for t in result.study.trials} - {None}
+    assert len(iterations) >= 2
+
+
+def test_an_epoch_budget_stops_the_search(spirals):
+    X, X_val, y, y_val = spirals
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", n_trials=None,
+                       max_total_epochs=20, space={**SMALL, "epochs": 8}, patience=100, refit=False)
+    assert 20 <= result.epochs_spent < 20 + 8
+
+
+def test_without_any_budget_hyperband_runs_one_iteration(spirals):
+    X, X_val, y, y_val = spirals
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="hyperband", max_epochs=3,
+                       space={"n_layers": 1, "units": 8, "batch_size": 64}, refit=False, initial_configs=None)
+    from nnhp.search.hyperband import hyperband_brackets
+    assert len(result.study.trials) == sum(n for rungs in hyperband_brackets(3, 3, 1) for n, _ in rungs)
+
+
+def test_the_default_configuration_runs_first_fitted_into_the_users_space(spirals):
+    X, X_val, y, y_val = spirals
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", n_trials=2, max_epochs=4,
+                       space={"optimizer": "sgd", "units": Int(8, 64)}, refit=False)
+    first = result.study.trials[0]
+    assert first.info == {"initial_config": 0}
+    assert first.params["optimizer"] == "sgd" and 3e-3 <= first.params["sgd_lr"] <= 0.3   # drawn: no default
+    assert first.params["units"] == 64 or 8 <= first.params["units"] <= 64                 # 512 is outside
+    assert first.params["n_layers"] == 3 and first.params["schedule"] == "cosine"           # defaults kept
+    none = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", n_trials=1, max_epochs=4,
+                     space=SMALL, refit=False, initial_configs=None)
+    assert "initial_config" not in none.study.trials[0].info
