@@ -14,6 +14,8 @@ import argparse
 import sys
 import time
 
+from .tuning.tuner import DEFAULT_SEARCHER
+
 EXAMPLES = """examples:
   nnhp train --data digits --hidden 128 64 --epochs 50 --out model.npz
   nnhp train --data my.csv --target label --optimizer sgd --lr 0.05 --momentum 0.9
@@ -181,6 +183,8 @@ def run_bench(args) -> int:
 
 # --- nnhp tune ------------------------------------------------------------------------
 TUNE_EXAMPLES = """examples:
+  nnhp tune --data digits                 (BOHB, one full iteration, then the refit)
+  nnhp tune --data my.csv --target label --timeout 600    (search for ten minutes)
   nnhp tune --data digits --searcher random --trials 30
   nnhp tune --data digits --searcher hyperband --trials 100 --max-epochs 27 --storage study.db
   nnhp tune --data digits --set optimizer=adam --set batch_size=32,64 --drop dropout
@@ -200,12 +204,16 @@ tune.toml:
 
 A study stored with --storage continues when the same command runs again:
 trials a killed run completed are kept, and only the missing ones run.
+
+After the search the best configuration is trained again on the training and
+validation rows together (the refit; --no-refit skips it), for the epochs the
+search found best. Both models are scored on the test rows.
 """
 
 # Settings of ``nnhp tune`` that a --config file may give too, with their defaults.
-TUNE_DEFAULTS = {"searcher": "random", "trials": 30, "max_epochs": 40, "storage": None, "name": "tune",
-                 "seed": 0, "timeout": None, "workers": 1, "patience": 8, "metric": None, "top": 10,
-                 "out": None, "export": None}
+TUNE_DEFAULTS = {"searcher": DEFAULT_SEARCHER, "trials": None, "max_epochs": None, "storage": None, "name": "tune",
+                 "seed": 0, "timeout": None, "workers": 1, "patience": None, "metric": None, "top": 10,
+                 "out": None, "export": None, "refit": True}
 
 
 def build_tune_parser(subparsers) -> None:
@@ -215,22 +223,32 @@ def build_tune_parser(subparsers) -> None:
                     "initializer, optimizer and its rate/momentum/betas, schedule, batch size, epochs, L1/L2 "
                     "(see --show-space). Each trial trains with early stopping on a validation split; a "
                     "progress line shows trial k/n, the best score so far and the time spent. At the end: "
-                    "the best trials as a table, and the best model's score on the held-out test set.",
+                    "the best trials as a table, then the best configuration retrained on training + validation rows (the "
+                    "refit), and the test scores of the search's model and of the refit one.",
         epilog=TUNE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_data_arguments(parser)
     search = parser.add_argument_group("search")
     search.add_argument("--config", default=None, help="a TOML file with any of these settings and a [space] table")
-    search.add_argument("--searcher", choices=["random", "grid", "gp", "hyperband"], default=None,
-                        help="how to pick trials: random, grid, gp (Bayesian optimization) or hyperband "
-                             "(stops poor trials early) (default random)")
-    search.add_argument("--trials", type=int, default=None, help="how many trials (default 30)")
+    search.add_argument("--searcher", choices=["bohb", "hyperband", "random", "gp", "grid"], default=None,
+                        help="how to pick trials: bohb (Hyperband with a model proposing configurations), "
+                             "hyperband (stops poor trials early), random, gp (Bayesian optimization) or grid "
+                             f"(default {DEFAULT_SEARCHER})")
+    search.add_argument("--trials", type=int, default=None,
+                        help="how many trials (default: with --timeout, as many as fit; else one full "
+                             "iteration of bohb/hyperband, or 50 trials of the others)")
     search.add_argument("--max-epochs", type=int, default=None,
-                        help="most epochs a trial trains; early stopping may end it sooner (default 40)")
+                        help="most epochs a trial trains; early stopping may end it sooner (default: from the "
+                             "data's size, 400,000 rows' worth, 27 to 243)")
     search.add_argument("--patience", type=int, default=None,
-                        help="stop a trial after this many epochs without a better validation loss (default 8)")
+                        help="stop a trial after this many epochs without a better validation loss "
+                             "(default max(10, max-epochs/10))")
     search.add_argument("--metric", choices=["accuracy", "loss"], default=None,
                         help="what 'best' means: validation accuracy (classification default) or loss")
-    search.add_argument("--timeout", type=float, default=None, help="start no new trial after this many seconds")
+    search.add_argument("--timeout", type=float, default=None,
+                        help="start no new trial after this many seconds (without --trials: search until then)")
+    search.add_argument("--no-refit", dest="refit", action="store_false", default=None,
+                        help="keep the search's model instead of retraining the best configuration on "
+                             "training + validation rows")
     search.add_argument("--workers", type=int, default=None, help="trials run at once, in threads (default 1)")
     search.add_argument("--seed", type=int, default=None, help="seed for the split, the search and the weights")
     search.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
@@ -319,52 +337,67 @@ def _tune_settings(args, parser_defaults: dict) -> tuple[dict, dict]:
 def run_tune(args) -> int:
     import nnhp
     from .report import text_table
-    from .tuning import ProgressLine, default_space
+    from .tuning import ProgressLine, default_max_epochs, default_space
 
     settings, overrides = _tune_settings(args, DATA_DEFAULTS)
     args.seed = settings["seed"]
-    if args.show_space:
-        budgeted = settings["searcher"] == "hyperband"
-        print(default_space(max_epochs=settings["max_epochs"], budgeted=budgeted).with_overrides(overrides))
-        return 0
     dataset, (X_train, y_train), (X_val, y_val), (X_test, y_test) = load_split(args)
     classification = dataset.task == "classification"
+    max_epochs = settings["max_epochs"] or default_max_epochs(len(X_train))
+    if args.show_space:
+        budgeted = settings["searcher"] in ("hyperband", "bohb")
+        print(default_space(dataset.task, dataset.n_classes if classification else None, max_epochs,
+                            budgeted=budgeted, n_samples=len(X_train)).with_overrides(overrides))
+        return 0
     print(f"data {dataset.name}: {len(X_train)} train / {len(X_val)} validation / {len(X_test)} test, "
           f"{X_train.shape[1]} features, {dataset.task}"
           + (f", {dataset.n_classes} classes" if classification else ""), file=sys.stderr)
-    print(f"searching with {settings['searcher']}: {settings['trials']} trials, up to {settings['max_epochs']} "
-          f"epochs each" + (f", stored in {settings['storage']}" if settings["storage"] else ""), file=sys.stderr)
+    budget = [f"{settings['trials']} trials"] if settings["trials"] is not None else []
+    if settings["timeout"] is not None:
+        budget.append(f"{settings['timeout']:g} s")
+    if not budget:
+        budget = ["one iteration" if settings["searcher"] in ("hyperband", "bohb") else
+                  f"{nnhp.tuning.DEFAULT_TRIALS} trials"]
+    print(f"searching with {settings['searcher']}: {' or '.join(budget)}, up to {max_epochs} epochs a trial"
+          + (f", stored in {settings['storage']}" if settings["storage"] else ""), file=sys.stderr)
     metric = settings["metric"] or ("accuracy" if classification else "loss")
-    progress = [] if args.quiet else [ProgressLine(settings["trials"], metric)]
-    started = time.perf_counter()
+    progress = [] if args.quiet else [ProgressLine(settings["trials"], metric, timeout=settings["timeout"])]
     result = nnhp.tune(X_train, y_train, validation_data=(X_val, y_val), space=overrides or None,
-                       searcher=settings["searcher"], n_trials=settings["trials"], max_epochs=settings["max_epochs"],
+                       searcher=settings["searcher"], n_trials=settings["trials"], max_epochs=max_epochs,
                        storage=settings["storage"], seed=settings["seed"], name=settings["name"], metric=metric,
                        patience=settings["patience"], timeout=settings["timeout"], n_workers=settings["workers"],
-                       callbacks=progress)
+                       refit=settings["refit"], callbacks=progress)
     for line in progress:
         line.close()
-    seconds = time.perf_counter() - started
     study = result.study
     print(text_table({"name": study.name, "direction": study.direction, "trials": study.trials}, top=settings["top"]))
-    print(study.summary().splitlines()[0] + f", {result.epochs_spent} epochs trained in all, {seconds:.1f}s")
+    print(study.summary().splitlines()[0] + f", {result.epochs_spent} epochs trained in all, "
+          f"{result.search_seconds:.1f}s")
     if any(t.state == "failed" for t in study.trials):
         print(study.failure_summary())
     shown = f"{100 * result.best_value:.2f}%" if metric == "accuracy" else f"{result.best_value:.5g}"
     print(f"best validation {metric}: {shown} (trial {result.best_trial.id})")
     print("best params: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                       for k, v in result.best_params.items()))
-    test = nnhp.evaluate(result.best_model, X_test, y_test)
-    print(f"best model on the test set: loss {test['loss']:.4f}"
-          + (f", accuracy {100 * test['accuracy']:.2f}%" if "accuracy" in test else ""))
+    print(f"search model (trial {result.best_trial.id}, trained on the {len(X_train)} training rows) on the test set: "
+          + _scores_text(nnhp.evaluate(result.search_model, X_test, y_test)))
+    if result.refit:
+        print(f"refit model ({result.refit_epochs} epochs on the {len(X_train) + len(X_val)} training + validation "
+              f"rows, {result.refit_seconds:.1f}s) on the test set: "
+              + _scores_text(nnhp.evaluate(result.best_model, X_test, y_test)))
+    reported = "the refit model" if result.refit else "the search model"
     if settings["export"]:
         export = settings["export"]
         (study.to_json if export.endswith(".json") else study.to_csv)(export)
         print(f"wrote every trial to {export}")
     if settings["out"]:
         result.best_model.save(settings["out"])
-        print(f"saved the best model to {settings['out']}")
+        print(f"saved {reported} to {settings['out']}")
     return 0
+
+
+def _scores_text(scores: dict) -> str:
+    return f"loss {scores['loss']:.4f}" + (f", accuracy {100 * scores['accuracy']:.2f}%" if "accuracy" in scores else "")
 
 
 def build_report_parser(subparsers) -> None:

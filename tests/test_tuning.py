@@ -409,3 +409,16 @@ def test_the_default_configuration_runs_first_fitted_into_the_users_space(spiral
     none = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", n_trials=1, max_epochs=4,
                      space=SMALL, refit=False, initial_configs=None)
     assert "initial_config" not in none.study.trials[0].info
+
+
+def test_cli_tune_reports_the_search_and_the_refit_model_and_runs_to_a_timeout(tmp_path, capsys):
+    assert run_cli("tune", "--data", "moons", "--searcher", "random", "--timeout", "1.5", "--max-epochs", "3",
+                   "--set", "n_layers=1", "--set", "units=16", "--quiet", "--out", str(tmp_path / "m.npz")) == 0
+    out = capsys.readouterr().out
+    assert "search model (trial" in out and "on the test set: loss" in out
+    assert "refit model (" in out and "training + validation rows" in out
+    assert "saved the refit model to" in out
+    assert run_cli("tune", "--data", "moons", "--searcher", "random", "--trials", "2", "--max-epochs", "3",
+                   "--set", "n_layers=1", "--no-refit", "--quiet") == 0
+    out = capsys.readouterr().out
+    assert "search model (trial" in out and "refit model" not in out
