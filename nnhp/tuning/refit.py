@@ -31,13 +31,13 @@ def refit_rows(X, y, X_val, y_val) -> tuple[np.ndarray, np.ndarray]:
 
 def fit_params(params: dict, X, y, *, loss: str | None = None, epochs: int | None = None,
                schedule_epochs: int | None = None, seed=0, n_classes: int | None = None,
-               dtype="float32", backend=None):
+               dtype="float32", backend=None, callbacks=()):
     """Train the MLP a params dict describes on all of (X, y), without validation; the model.
 
     ``loss``: ``params["loss"]``, else this, else cross-entropy for integer labels and MSE
     otherwise. ``epochs``: else ``params["epochs"]``. ``schedule_epochs``: the span of the
     schedule (default ``epochs``). ``n_classes``: the output width for labels (default
-    ``max(y) + 1``).
+    ``max(y) + 1``). ``callbacks``: as ``fit`` takes them.
     """
     from .. import losses
     from ..train import fit
@@ -59,7 +59,7 @@ def fit_params(params: dict, X, y, *, loss: str | None = None, epochs: int | Non
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         history = fit(model, X, y, loss=loss, optimizer=build_optimizer(params),
                       schedule=build_schedule(params, schedule_epochs), epochs=epochs,
-                      batch_size=int(params.get("batch_size", 32)), l1=l1, l2=l2, seed=seed)
+                      batch_size=int(params.get("batch_size", 32)), l1=l1, l2=l2, seed=seed, callbacks=callbacks)
     if history.stop_reason == "non_finite_loss":
         raise FloatingPointError(f"the refit diverged (non-finite loss) after {len(history.epoch)} epochs")
     model.history = history

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from ..search import Choice, Float, Int, Space
 
-__all__ = ["default_space", "default_params", "default_max_epochs", "OPTIMIZER_NAMES", "SCHEDULE_NAMES",
-           "MAX_LAYERS", "SAMPLE_PASSES"]
+__all__ = ["default_space", "default_params", "default_max_epochs", "time_capped_max_epochs", "initial_config",
+           "OPTIMIZER_NAMES", "SCHEDULE_NAMES", "MAX_LAYERS", "SAMPLE_PASSES"]
 
 OPTIMIZER_NAMES = ("adamw", "adam", "sgd", "rmsprop")
 SCHEDULE_NAMES = ("constant", "cosine", "warmup_cosine", "one_cycle")
@@ -38,6 +38,19 @@ def default_max_epochs(n_samples: int) -> int:
         raise ValueError(f"n_samples must be >= 1, got {n_samples!r}")
     k = round(SAMPLE_PASSES / n_samples / 27)
     return 27 * min(max(k, 1), 9)
+
+
+def time_capped_max_epochs(max_epochs: int, seconds_per_epoch: float, timeout: float,
+                           share: float = 1 / 8) -> int:
+    """``max_epochs``, lowered so that a full-budget trial of the default configuration takes at
+    most ``share`` of a ``timeout``: a search that can afford only a handful of full trials
+    learns little. Kept a multiple of 27 (Hyperband's rungs) down to 27, then any count >= 3."""
+    affordable = int(share * timeout / max(seconds_per_epoch, 1e-9))
+    if affordable >= max_epochs:
+        return max_epochs
+    if affordable >= 27:
+        return 27 * (affordable // 27)
+    return max(3, affordable)
 
 
 def _batch_sizes(n_samples: int | None) -> list[int]:

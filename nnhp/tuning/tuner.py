@@ -12,7 +12,7 @@ from ..search.searcher import make_searcher
 from ..search.trial import COMPLETE
 from .objective import Problem, TrialObjective
 from .refit import fit_params, refit_rows
-from .space import default_max_epochs, default_params, default_space, initial_config
+from .space import default_max_epochs, default_params, default_space, initial_config, time_capped_max_epochs
 
 __all__ = ["tune", "TuneResult", "DEFAULT_SEARCHER", "DEFAULT_TRIALS"]
 
@@ -147,7 +147,9 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
     (with none of n_trials, timeout and max_total_epochs: Hyperband/BOHB run one iteration, the
     other searchers ``DEFAULT_TRIALS`` trials)
     max_epochs : the most epochs any trial trains (the top of ``epochs`` and of Hyperband's rungs);
-        None: :func:`~nnhp.tuning.space.default_max_epochs` of the training rows
+        None: :func:`~nnhp.tuning.space.default_max_epochs` of the training rows, and with a
+        ``timeout`` at most what lets a full-budget trial of the default configuration take an
+        eighth of it (:func:`~nnhp.tuning.space.time_capped_max_epochs`; one epoch is timed first)
     refit : retrain the best configuration on training + validation rows (:mod:`nnhp.tuning.refit`);
         ``best_model`` is then the refit model and ``search_model`` the search's
     initial_configs : "default" runs :func:`~nnhp.tuning.space.default_params` (fitted into the
@@ -166,7 +168,13 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
 
     started = time.monotonic()
     problem = _problem(X, y, validation_data, validation_split, loss, metric, seed)
-    max_epochs = default_max_epochs(len(problem.X)) if max_epochs is None else int(max_epochs)
+    if max_epochs is None:
+        max_epochs = default_max_epochs(len(problem.X))
+        if timeout is not None:
+            with limit_blas_threads(blas_threads):
+                seconds = _seconds_per_epoch(problem, max_epochs, seed, dtype, backend)
+            max_epochs = time_capped_max_epochs(max_epochs, seconds, timeout)
+    max_epochs = int(max_epochs)
     if max_epochs < 1:
         raise ValueError(f"max_epochs must be >= 1, got {max_epochs}")
     patience = max(10, max_epochs // 10) if patience is None else int(patience)
@@ -208,6 +216,19 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
         if refit:
             _refit(result, problem, seed, dtype, backend)
     return result
+
+
+def _seconds_per_epoch(problem: Problem, max_epochs: int, seed, dtype, backend) -> float:
+    """The time an epoch of the default configuration takes here: the second of two timed (the
+    first pays for compiling or loading the fused kernels)."""
+    from .refit import fit_params
+
+    params = default_params(problem.task, problem.n_classes, len(problem.X), max_epochs=2)
+    ends = []
+    fit_params(params, problem.X, problem.y, loss=problem.loss_of(params), epochs=2, seed=seed,
+               n_classes=problem.n_classes, dtype=dtype, backend=backend,
+               callbacks=[lambda epoch, logs: ends.append(time.perf_counter())])
+    return ends[1] - ends[0]
 
 
 def _space(space, problem: Problem, max_epochs: int, budgeted: bool, loss) -> Space:
