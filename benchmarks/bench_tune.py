@@ -500,8 +500,10 @@ def run_optuna(split: Split, budget: str, budget_value: float, seed: int) -> dic
     n_train, n_features = split.X_train.shape
     space = default_space(split.task, split.n_classes, max_epochs, budgeted=True, n_samples=n_train,
                           n_features=n_features)
+    # A fixed study name: HyperbandPruner assigns trials to brackets by a hash of it, and the
+    # default name is a random UUID, which would make equal-epochs runs differ from run to run.
     study = optuna.create_study(
-        direction=direction, sampler=optuna.samplers.TPESampler(seed=seed),
+        study_name=f"bench_tune-{seed}", direction=direction, sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.HyperbandPruner(min_resource=max(1, round(max_epochs / 27)), max_resource=max_epochs,
                                               reduction_factor=ETA))
     start_params = initial_config(space, default_params(split.task, split.n_classes, n_train, n_features,
