@@ -31,10 +31,15 @@ Methods:
                          Same engine, same space: the difference is the search algorithm alone.
     sklearn Halving      scikit-learn's HalvingRandomSearchCV over MLPClassifier/MLPRegressor
                          (resource = max_iter, factor 3) on train + validation rows with a
-                         PredefinedSplit, refit=True. It has no time or epoch limit of its own:
-                         its candidate count is sized from a short timing fit (time budget) or
-                         from the halving schedule's epoch count (epoch budget); its actual time
-                         and epochs are reported.
+                         PredefinedSplit, refit=True, max_resources = nnhp's max_epochs for the
+                         budget. It has no time or epoch limit of its own: its candidate count
+                         is sized from timing fits (time budget; not counted) or from the halving
+                         schedule's epoch count (epoch budget); its actual time and epochs are
+                         reported.
+
+Under a time budget nnhp.tune lowers max_epochs so that a full trial of the default
+configuration takes at most an eighth of the budget (it times an epoch first); Optuna's and
+scikit-learn's runs use the same cap.
 
 Test score: accuracy for classification, R^2 for regression (the regression searches rank their
 trials by validation MSE, which R^2 orders the same way). Reported per data set and method:
@@ -274,6 +279,22 @@ def max_epochs_for(split: Split) -> int:
     return int(default_max_epochs(len(split.X_train)))
 
 
+def time_capped_max_epochs_for(split: Split, timeout: float, seed: int) -> int:
+    """The max_epochs nnhp.tune picks under a ``timeout``: :func:`max_epochs_for`, lowered so that
+    a full trial of the default configuration takes at most an eighth of the timeout (its
+    second epoch timed, as tune times it). The peers' time-budget runs use it too, so that all
+    search the same budgets."""
+    from nnhp.tuning import default_params, fit_params
+    from nnhp.tuning.space import time_capped_max_epochs
+
+    n_train, n_features = split.X_train.shape
+    params = default_params(split.task, split.n_classes, n_train, n_features, max_epochs=2)
+    ends = []
+    fit_params(params, split.X_train, split.y_train, epochs=2, seed=seed, n_classes=split.n_classes,
+               callbacks=[lambda epoch, logs: ends.append(time.perf_counter())])
+    return int(time_capped_max_epochs(max_epochs_for(split), ends[1] - ends[0], timeout))
+
+
 # ============================================================================ scores
 
 def r2_score(y_true, y_pred) -> float:
@@ -415,7 +436,7 @@ def run_fixed(split: Split, seed: int) -> dict:
     model = fit_params(params, split.X_train_val, split.y_train_val, seed=seed, n_classes=split.n_classes)
     seconds = time.perf_counter() - start
     return {"test_score": nnhp_test_score(model, split), "seconds": seconds, "epochs": int(params["epochs"]),
-            "n_trials": 0, "best_params": params}
+            "max_epochs": int(params["epochs"]), "n_trials": 0, "best_params": params}
 
 
 def _patience(max_epochs: int) -> int:
@@ -485,7 +506,8 @@ def optuna_enqueue_params(space, params: dict) -> dict:
 def run_optuna(split: Split, budget: str, budget_value: float, seed: int) -> dict:
     """Optuna TPE + HyperbandPruner tuning the nnhp MLP over the space nnhp.tune searches.
 
-    As in nnhp.tune: the default configuration runs first (enqueued), trials stop early on the
+    As in nnhp.tune: under a time budget an epoch is timed first to cap max_epochs (on the
+    budget's clock), the default configuration runs first (enqueued), trials stop early on the
     validation loss, the time budget stops new trials from starting (the running one finishes),
     the epoch budget likewise, and the best configuration is refit on train + validation rows for
     the epochs it trained, with its schedule spanning max_epochs."""
@@ -494,9 +516,12 @@ def run_optuna(split: Split, budget: str, budget_value: float, seed: int) -> dic
     from nnhp.tuning.space import initial_config
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)   # not a line per diverged trial
+    start = time.perf_counter()
     classification = split.task == "classification"
     direction = "maximize" if classification else "minimize"
-    max_epochs = max_epochs_for(split)
+    # Under a time budget nnhp.tune times an epoch first (on its clock) to cap max_epochs; so here.
+    max_epochs = (time_capped_max_epochs_for(split, budget_value, seed) if budget == "time"
+                  else max_epochs_for(split))
     n_train, n_features = split.X_train.shape
     space = default_space(split.task, split.n_classes, max_epochs, budgeted=True, n_samples=n_train,
                           n_features=n_features)
@@ -535,10 +560,10 @@ def run_optuna(split: Split, budget: str, budget_value: float, seed: int) -> dic
         if budget == "epochs" and sum(epochs_of_trial.values()) >= budget_value:
             study.stop()
 
-    start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        study.optimize(objective, timeout=budget_value if budget == "time" else None,
+        timeout = max(budget_value - (time.perf_counter() - start), 0.0) if budget == "time" else None
+        study.optimize(objective, timeout=timeout,
                        callbacks=[stop_at_budget], catch=(FloatingPointError,))
     search_seconds = time.perf_counter() - start
     complete = optuna.trial.TrialState.COMPLETE
@@ -668,7 +693,9 @@ def run_sklearn(split: Split, budget: str, budget_value: float, seed: int) -> di
 
     classifier_cls, regressor_cls = _counting_estimators()
     estimator_cls = classifier_cls if split.task == "classification" else regressor_cls
-    max_epochs = max_epochs_for(split)
+    # The most iterations a candidate gets: the max_epochs nnhp.tune searches with this budget.
+    max_epochs = (time_capped_max_epochs_for(split, budget_value, seed) if budget == "time"
+                  else max_epochs_for(split))
     space = sklearn_space(len(split.X_train))
     if budget == "time":
         per_epoch, per_fit = sklearn_costs(estimator_cls, space, split, max_epochs, seed)
@@ -787,6 +814,7 @@ def summarize(records, budget: str) -> dict:
                         "seconds": quartiles([r.get("seconds") for r in runs])[0],
                         "search_seconds": quartiles([r.get("search_seconds", 0.0) for r in runs])[0],
                         "epochs": quartiles([r.get("epochs") for r in runs])[0],
+                        "max_epochs": quartiles([r.get("max_epochs") for r in runs])[0],
                         "n": len(runs), "failed": sum("error" in r for r in runs),
                         "task": runs[0].get("task")}
     return summary
@@ -798,8 +826,8 @@ def _ordered(keys, order):
 
 
 def results_table(summary, default_method: str) -> str:
-    lines = ["| data set | method | test score: median [IQR] | search s | total s | epochs | runs |",
-             "|---|---|---|---:|---:|---:|---:|"]
+    lines = ["| data set | method | test score: median [IQR] | search s | total s | epochs | max_epochs | runs |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     datasets = _ordered({d for d, _ in summary}, list(SUITE))
     for dataset in datasets:
         methods = _ordered([m for d, m in summary if d == dataset], all_methods_order(default_method))
@@ -810,9 +838,9 @@ def results_table(summary, default_method: str) -> str:
                      if math.isfinite(s["median"]) else "failed")
             name = f"**{method}** (default)" if method == default_method else method
             runs = f"{s['n']}" + (f" ({s['failed']} failed)" if s["failed"] else "")
-            epochs = f"{s['epochs']:.0f}" if math.isfinite(s["epochs"]) else "-"
+            epochs, max_epochs = (f"{s[key]:.0f}" if math.isfinite(s[key]) else "-" for key in ("epochs", "max_epochs"))
             lines.append(f"| {dataset} | {name} | {score} | {s['search_seconds']:.1f} | {s['seconds']:.1f} | "
-                         f"{epochs} | {runs} |")
+                         f"{epochs} | {max_epochs} | {runs} |")
     return "\n".join(lines)
 
 
@@ -984,6 +1012,7 @@ def report(records, settings: dict, default_method: str) -> tuple[str, dict]:
              f"of the rest. Test score: accuracy (classification), R² (regression). Default nnhp.tune: "
              f"{default_method}. Budgets: {settings['budget_seconds']:g} s of search per run (then the refit), "
              f"or {settings['epoch_budget']:g} x max_epochs total epochs. "
+             f"max_epochs: the most epochs one trial trains (nnhp's choice for the data and budget). "
              f"Search s: the search alone; total s: search and refit (scikit-learn: its fit, whose timing "
              f"probe is not counted). Times and epochs are medians over seeds; epochs count the search's "
              f"training (the fixed MLP's: its one training on train + val)."]

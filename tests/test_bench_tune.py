@@ -76,7 +76,7 @@ def test_summary_groups_by_dataset_and_method_and_the_fixed_mlp_joins_every_budg
     assert summary[("wine", bench.OPTUNA)]["failed"] == 1
 
     table = bench.results_table(summary, "nnhp BOHB")
-    assert "| wine | **nnhp BOHB** (default) | acc 0.9000 [0.8500, 0.9500] | 0.0 | 3.0 | 30 | 5 |" in table
+    assert "| wine | **nnhp BOHB** (default) | acc 0.9000 [0.8500, 0.9500] | 0.0 | 3.0 | 30 | - | 5 |" in table
     assert f"| wine | {bench.OPTUNA} | failed |" in table and "1 (1 failed)" in table
 
 
