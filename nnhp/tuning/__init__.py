@@ -49,11 +49,12 @@ numbers compare).
 """
 from .build import build_model, build_optimizer, build_schedule
 from .progress import ProgressLine
-from .refit import fit_params
+from .refit import fit_params, seconds_per_epoch
 from .space import (MAX_LAYERS, OPTIMIZER_NAMES, SCHEDULE_NAMES, default_max_epochs, default_params,
-                    default_space)
+                    default_patience, default_space, initial_config, time_capped_max_epochs)
 from .tuner import DEFAULT_SEARCHER, DEFAULT_TRIALS, TuneResult, tune
 
-__all__ = ["tune", "TuneResult", "default_space", "default_params", "default_max_epochs", "fit_params",
+__all__ = ["tune", "TuneResult", "default_space", "default_params", "default_max_epochs", "default_patience",
+           "time_capped_max_epochs", "initial_config", "fit_params", "seconds_per_epoch",
            "build_model", "build_optimizer", "build_schedule", "ProgressLine", "OPTIMIZER_NAMES",
            "SCHEDULE_NAMES", "MAX_LAYERS", "DEFAULT_SEARCHER", "DEFAULT_TRIALS"]

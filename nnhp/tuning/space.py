@@ -1,8 +1,11 @@
 """The default search space, the default configuration, and the epoch budget the data needs.
 
-Three rules, each a function of the data's size, so that a call with no settings adapts to it:
+The rules, each a function of the data's size (or of the time given), so that a call with no
+settings adapts to it:
 
-* :func:`default_max_epochs` -- the most epochs a trial trains (the top of Hyperband's rungs);
+* :func:`default_max_epochs` -- the most epochs a trial trains (the top of Hyperband's rungs),
+  lowered by :func:`time_capped_max_epochs` under a short timeout;
+* :func:`default_patience` -- early stopping's patience, from ``max_epochs``;
 * :func:`default_space` -- what ``tune`` searches when no space is given;
 * :func:`default_params` -- one configuration known to be good on small tabular data: the
   first trial every default search runs at the full budget, and the fixed baseline of
@@ -12,8 +15,8 @@ from __future__ import annotations
 
 from ..search import Choice, Float, Int, Space
 
-__all__ = ["default_space", "default_params", "default_max_epochs", "time_capped_max_epochs", "initial_config",
-           "OPTIMIZER_NAMES", "SCHEDULE_NAMES", "MAX_LAYERS", "SAMPLE_PASSES"]
+__all__ = ["default_space", "default_params", "default_max_epochs", "default_patience", "time_capped_max_epochs",
+           "initial_config", "OPTIMIZER_NAMES", "SCHEDULE_NAMES", "MAX_LAYERS", "SAMPLE_PASSES"]
 
 OPTIMIZER_NAMES = ("adamw", "adam", "sgd", "rmsprop")
 SCHEDULE_NAMES = ("constant", "cosine", "warmup_cosine", "one_cycle")
@@ -38,6 +41,12 @@ def default_max_epochs(n_samples: int) -> int:
         raise ValueError(f"n_samples must be >= 1, got {n_samples!r}")
     k = round(SAMPLE_PASSES / n_samples / 27)
     return 27 * min(max(k, 1), 9)
+
+
+def default_patience(max_epochs: int) -> int:
+    """Early-stopping patience: ``max(10, max_epochs / 10)`` epochs -- a long cosine run may
+    plateau for a while before its rate comes down."""
+    return max(10, int(max_epochs) // 10)
 
 
 def time_capped_max_epochs(max_epochs: int, seconds_per_epoch: float, timeout: float,

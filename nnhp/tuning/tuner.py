@@ -11,8 +11,9 @@ from ..search import Space, Study
 from ..search.searcher import make_searcher
 from ..search.trial import COMPLETE
 from .objective import Problem, TrialObjective
-from .refit import fit_params, refit_rows
-from .space import default_max_epochs, default_params, default_space, initial_config, time_capped_max_epochs
+from .refit import fit_params, refit_rows, seconds_per_epoch
+from .space import (default_max_epochs, default_params, default_patience, default_space, initial_config,
+                    time_capped_max_epochs)
 
 __all__ = ["tune", "TuneResult", "DEFAULT_SEARCHER", "DEFAULT_TRIALS"]
 
@@ -171,13 +172,15 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
     if max_epochs is None:
         max_epochs = default_max_epochs(len(problem.X))
         if timeout is not None:
+            params = default_params(problem.task, problem.n_classes, len(problem.X))
             with limit_blas_threads(blas_threads):
-                seconds = _seconds_per_epoch(problem, max_epochs, seed, dtype, backend)
+                seconds = seconds_per_epoch(params, problem.X, problem.y, loss=problem.loss_of(params), seed=seed,
+                                            n_classes=problem.n_classes, dtype=dtype, backend=backend)
             max_epochs = time_capped_max_epochs(max_epochs, seconds, timeout)
     max_epochs = int(max_epochs)
     if max_epochs < 1:
         raise ValueError(f"max_epochs must be >= 1, got {max_epochs}")
-    patience = max(10, max_epochs // 10) if patience is None else int(patience)
+    patience = default_patience(max_epochs) if patience is None else int(patience)
     unbounded = n_trials is None and timeout is None and max_total_epochs is None
     budgeted_name = isinstance(searcher, str) and searcher.lower() in BUDGETED_SEARCHERS
     search = _make_searcher(searcher, seed, max_epochs, one_iteration=unbounded and budgeted_name)
@@ -216,19 +219,6 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
         if refit:
             _refit(result, problem, seed, dtype, backend)
     return result
-
-
-def _seconds_per_epoch(problem: Problem, max_epochs: int, seed, dtype, backend) -> float:
-    """The time an epoch of the default configuration takes here: the second of two timed (the
-    first pays for compiling or loading the fused kernels)."""
-    from .refit import fit_params
-
-    params = default_params(problem.task, problem.n_classes, len(problem.X), max_epochs=2)
-    ends = []
-    fit_params(params, problem.X, problem.y, loss=problem.loss_of(params), epochs=2, seed=seed,
-               n_classes=problem.n_classes, dtype=dtype, backend=backend,
-               callbacks=[lambda epoch, logs: ends.append(time.perf_counter())])
-    return ends[1] - ends[0]
 
 
 def _space(space, problem: Problem, max_epochs: int, budgeted: bool, loss) -> Space:
