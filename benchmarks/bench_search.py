@@ -43,6 +43,9 @@ import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from results_md import write_results_section as write_results_section_as  # noqa: E402
 
 N_EVALS = 50
 CHECKPOINTS = (20, 50)
@@ -417,27 +420,11 @@ def digits_table(digits, max_epochs):
     return "\n".join(lines), target_lines
 
 
-NOTES_HEADING = "### Notes"
 
 
-def write_results_section(text, path=os.path.join(HERE, "RESULTS.md"), heading="## Search (bench_search.py)"):
-    """Replace (or append) this script's section of RESULTS.md, leaving the others alone.
-
-    A "### Notes" subsection written by hand (the reading of the numbers) is kept."""
-    content = open(path).read() if os.path.exists(path) else "# nnhp benchmark results\n"
-    start = content.find(heading)
-    section = heading + "\n\n" + text.strip() + "\n"
-    if start < 0:
-        content = content.rstrip("\n") + "\n\n" + section
-    else:
-        end = content.find("\n## ", start + len(heading))
-        old = content[start:end] if end >= 0 else content[start:]
-        notes = old.find(NOTES_HEADING)
-        if notes >= 0:
-            section += "\n" + old[notes:].strip() + "\n"
-        content = content[:start] + section + (content[end:] if end >= 0 else "")
-    with open(path, "w") as handle:
-        handle.write(content)
+def write_results_section(text, path=None):
+    """This script's section of RESULTS.md (see results_md.py)."""
+    write_results_section_as(text, "## Search (bench_search.py)", **({} if path is None else {"path": path}))
 
 
 def main(argv=None):

@@ -91,9 +91,11 @@ import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from results_md import write_results_section as write_results_section_as  # noqa: E402
 
 SECTION = "## Tuning quality (bench_tune.py)"
-NOTES_HEADING = "### Notes"
 
 SEARCHERS = ("random", "gp", "hyperband", "bohb")
 SEARCHER_LABELS = {"random": "random", "gp": "GP", "hyperband": "Hyperband", "bohb": "BOHB"}
@@ -284,15 +286,11 @@ def time_capped_max_epochs_for(split: Split, timeout: float, seed: int) -> int:
     a full trial of the default configuration takes at most an eighth of the timeout (its
     second epoch timed, as tune times it). The peers' time-budget runs use it too, so that all
     search the same budgets."""
-    from nnhp.tuning import default_params, fit_params
-    from nnhp.tuning.space import time_capped_max_epochs
+    from nnhp.tuning import default_params, seconds_per_epoch, time_capped_max_epochs
 
-    n_train, n_features = split.X_train.shape
-    params = default_params(split.task, split.n_classes, n_train, n_features, max_epochs=2)
-    ends = []
-    fit_params(params, split.X_train, split.y_train, epochs=2, seed=seed, n_classes=split.n_classes,
-               callbacks=[lambda epoch, logs: ends.append(time.perf_counter())])
-    return int(time_capped_max_epochs(max_epochs_for(split), ends[1] - ends[0], timeout))
+    params = default_params(split.task, split.n_classes, *split.X_train.shape)
+    seconds = seconds_per_epoch(params, split.X_train, split.y_train, seed=seed, n_classes=split.n_classes)
+    return int(time_capped_max_epochs(max_epochs_for(split), seconds, timeout))
 
 
 # ============================================================================ scores
@@ -439,11 +437,6 @@ def run_fixed(split: Split, seed: int) -> dict:
             "max_epochs": int(params["epochs"]), "n_trials": 0, "best_params": params}
 
 
-def _patience(max_epochs: int) -> int:
-    """nnhp.tune's default early-stopping patience."""
-    return max(10, max_epochs // 10)
-
-
 def _train_trial(params, split: Split, max_epochs: int, seed: int, on_epoch):
     """Train the nnhp MLP ``params`` describes on the training rows as a budgeted nnhp.tune trial
     does (nnhp.tuning.objective): the same model, optimizer, schedule stretched over max_epochs,
@@ -452,7 +445,7 @@ def _train_trial(params, split: Split, max_epochs: int, seed: int, on_epoch):
     returning True. Returns (epochs trained, last validation value)."""
     import nnhp
     from nnhp.train import EarlyStopping
-    from nnhp.tuning import build_model, build_optimizer, build_schedule
+    from nnhp.tuning import build_model, build_optimizer, build_schedule, default_patience
     from nnhp.tuning.build import n_outputs, penalties
 
     classification = split.task == "classification"
@@ -477,7 +470,7 @@ def _train_trial(params, split: Split, max_epochs: int, seed: int, on_epoch):
         history = nnhp.fit(model, split.X_train, split.y_train, loss=loss, optimizer=build_optimizer(params),
                            schedule=build_schedule(params, max_epochs), epochs=max_epochs,
                            batch_size=int(params.get("batch_size", 32)), validation_data=(split.X_val, split.y_val),
-                           early_stopping=EarlyStopping(monitor="val_loss", patience=_patience(max_epochs),
+                           early_stopping=EarlyStopping(monitor="val_loss", patience=default_patience(max_epochs),
                                                         restore_best=False),
                            l1=l1, l2=l2, seed=seed, callbacks=[report])
     epochs = len(history.history.get("loss", []))
@@ -975,23 +968,9 @@ def machine_description() -> str:
     return f"{model}, {os.cpu_count()} cores{memory}"
 
 
-def write_results_section(text, path=os.path.join(HERE, "RESULTS.md"), heading=SECTION):
-    """Replace (or append) this script's section of RESULTS.md, leaving the others alone; a
-    hand-written "### Notes" subsection of it is kept."""
-    content = open(path).read() if os.path.exists(path) else "# nnhp benchmark results\n"
-    start = content.find(heading)
-    section = heading + "\n\n" + text.strip() + "\n"
-    if start < 0:
-        content = content.rstrip("\n") + "\n\n" + section
-    else:
-        end = content.find("\n## ", start + len(heading))
-        old = content[start:end] if end >= 0 else content[start:]
-        notes = old.find(NOTES_HEADING)
-        if notes >= 0:
-            section += "\n" + old[notes:].strip() + "\n"
-        content = content[:start] + section + (content[end:] if end >= 0 else "")
-    with open(path, "w") as handle:
-        handle.write(content)
+def write_results_section(text, path=None):
+    """This script's section of RESULTS.md (see results_md.py)."""
+    write_results_section_as(text, SECTION, **({} if path is None else {"path": path}))
 
 
 def _version(module):
