@@ -10,8 +10,9 @@
 
 Files, one idea each: ``space.py`` (what may vary), ``trial.py`` (one evaluation),
 ``storage.py`` (where trials are kept), ``study.py`` (the loop), ``searcher.py`` (the protocol
-searchers implement), ``grid.py``, ``random.py``, ``gp.py``, ``hyperband.py`` (the searchers).
-GPSearch and Hyperband load on first use.
+searchers implement), ``grid.py``, ``random.py``, ``gp.py``, ``hyperband.py``, ``bohb.py``
+(the searchers).
+GPSearch, Hyperband and BOHB load on first use.
 """
 import importlib
 
@@ -24,7 +25,7 @@ from .study import SearchExhausted, Study
 from .trial import Trial, TrialPruned
 
 _LAZY = {"GPSearch": "nnhp.search.gp", "Hyperband": "nnhp.search.hyperband",
-         "SuccessiveHalving": "nnhp.search.hyperband"}
+         "SuccessiveHalving": "nnhp.search.hyperband", "BOHB": "nnhp.search.bohb"}
 
 __all__ = ["Space", "Float", "Int", "Choice", "Fixed", "Condition", "EncodedDim", "SpaceError",
            "Study", "Trial", "TrialPruned", "SearchExhausted", "Proposal", "Searcher", "make_searcher",

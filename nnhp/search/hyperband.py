@@ -204,7 +204,8 @@ class _Bracket:
     def next_proposal(self, sample, sign: float) -> Proposal | None:
         """A Proposal ready now, or None (the bracket waits for running trials, or is finished).
 
-        ``sample(key, j)``: the parameters of configuration ``j`` of bracket ``key``.
+        ``sample(key, j)``: ``(params, notes)`` for configuration ``j`` of bracket ``key``; the
+        notes (how the configuration was chosen, say) go into its trial's info.
         """
         open_rung = self._open_rung(sign)
         if open_rung is None:
@@ -215,7 +216,8 @@ class _Bracket:
             return None
         budget = self.rungs[rung][1]
         if rung == 0:
-            return Proposal(params=sample(self.key, free[0]), budget=budget, info=self._info(0, free[0]))
+            params, notes = sample(self.key, free[0])
+            return Proposal(params=params, budget=budget, info={**self._info(0, free[0]), **notes})
         parent = self.by_id[free[0]]
         return Proposal(params=dict(parent.params), budget=budget, parent_id=parent.id,
                         info=self._info(rung, parent.info.get("config")))
@@ -234,9 +236,9 @@ def _trials_by_bracket(trials, searcher_name: str) -> dict[int, list]:
 
 
 def _sampler(space, seed: int):
-    """``sample(key, j)``: configuration ``j`` of bracket ``key``, from a generator seeded by
-    ``(seed, key, j)``, so that it is the same in every process (see :func:`resolve_seed`)."""
-    return lambda key, index: space.sample(np.random.default_rng([seed, key, index]))
+    """``sample(key, j)``: configuration ``j`` of bracket ``key``, drawn at random from a generator
+    seeded by ``(seed, key, j)``, so that it is the same in every process (see :func:`resolve_seed`)."""
+    return lambda key, index: (space.sample(np.random.default_rng([seed, key, index])), {})
 
 
 def _direction_sign(study) -> float:
@@ -333,9 +335,14 @@ class Hyperband(Searcher):
     def _may_open(self, key: int) -> bool:
         return self.max_iterations is None or key < self.max_iterations * len(self.brackets)
 
+    def configuration_sampler(self, study):
+        """``sample(key, j) -> (params, notes)`` for the new configurations: random ones here;
+        BOHB (:mod:`nnhp.search.bohb`) overrides this with a model of the study's trials."""
+        return _sampler(study.space, self.seed)
+
     def ask(self, study):
         sign = _direction_sign(study)
-        sample = _sampler(study.space, self.seed)
+        sample = self.configuration_sampler(study)
         opened = _trials_by_bracket(study.trials, self.name)
         key = 0
         # Brackets in the order they opened; a bracket not opened yet always has a first

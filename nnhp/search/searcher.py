@@ -1,4 +1,4 @@
-"""The searcher protocol: what every search strategy (grid, random, GP, Hyperband) implements.
+"""The searcher protocol: what every search strategy (grid, random, GP, Hyperband, BOHB) implements.
 
 A searcher only *proposes*; the :class:`~nnhp.search.Study` records and runs. The protocol::
 
@@ -75,6 +75,7 @@ SEARCHERS = {
     "random": ("nnhp.search.random", "RandomSearch"),
     "gp": ("nnhp.search.gp", "GPSearch"),
     "hyperband": ("nnhp.search.hyperband", "Hyperband"),
+    "bohb": ("nnhp.search.bohb", "BOHB"),
 }
 
 
