@@ -329,3 +329,12 @@ def _benchmark(n_seeds=30, iterations=2):
 
 if __name__ == "__main__":
     _benchmark()
+
+
+def test_the_auto_model_is_the_gp_with_scipy_and_the_kde_with_numpy_alone(monkeypatch):
+    import importlib.util
+    real_find_spec = importlib.util.find_spec
+    assert BOHB().model == ("gp" if real_find_spec("scipy") is not None else "kde")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "scipy" else real_find_spec(name, *a))
+    assert BOHB().model == "kde"
+    assert BOHB(model="gp").model == "gp"

@@ -105,6 +105,7 @@ Mixed, R=27, one iteration, 4 seeds, mean true value 1.11 against the GP's 1.25,
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
@@ -206,8 +207,8 @@ class BOHB(Hyperband):
 
     ``BOHB(max_budget=81, eta=3, min_budget=1, seed=0, max_iterations=None, *, random_fraction=1/3,
     top_fraction=0.15, n_candidates=64, bandwidth_factor=3.0, min_bandwidth=1e-3, min_points=None,
-    model="gp")``. The schedule, promotions (``parent_id``, checkpoints) and reopening are
-    Hyperband's (:class:`~nnhp.search.hyperband.Hyperband`); the configuration that starts a
+    model="auto")``; "auto" is "gp" where SciPy is installed, else "kde". The schedule, promotions
+    (``parent_id``, checkpoints) and reopening are Hyperband's (:class:`~nnhp.search.hyperband.Hyperband`); the configuration that starts a
     bracket is proposed as in the module docstring. ``min_points=None`` means the number of
     unit-cube coordinates of the space plus one. ``model="gp"`` scores the candidates by a
     Gaussian process's expected improvement (needs SciPy: ``pip install nnhp[bo]``);
@@ -220,7 +221,7 @@ class BOHB(Hyperband):
                  seed: int | None = 0, max_iterations: int | None = None, *,
                  random_fraction: float = 1 / 3, top_fraction: float = 0.15, n_candidates: int = 64,
                  bandwidth_factor: float = 3.0, min_bandwidth: float = 1e-3, min_points: int | None = None,
-                 model: str = "gp"):
+                 model: str = "auto"):
         super().__init__(max_budget, eta, min_budget, seed, max_iterations)
         if not 0.0 <= random_fraction <= 1.0:
             raise ValueError(f"random_fraction must be in [0, 1], got {random_fraction!r}")
@@ -233,8 +234,11 @@ class BOHB(Hyperband):
                              f"{bandwidth_factor!r} and {min_bandwidth!r}")
         if min_points is not None and min_points < 1:
             raise ValueError(f"min_points must be >= 1 or None, got {min_points!r}")
-        if model not in ("kde", "gp"):
-            raise ValueError(f"model must be 'kde' or 'gp', got {model!r}")
+        if model not in ("auto", "kde", "gp"):
+            raise ValueError(f"model must be 'auto', 'kde' or 'gp', got {model!r}")
+        if model == "auto":
+            # The GP needs SciPy (the `bo` extra); NumPy alone still gets the paper's model.
+            model = "gp" if importlib.util.find_spec("scipy") is not None else "kde"
         self.random_fraction, self.top_fraction = float(random_fraction), float(top_fraction)
         self.n_candidates, self.bandwidth_factor = int(n_candidates), float(bandwidth_factor)
         self.min_bandwidth, self.min_points, self.model = float(min_bandwidth), min_points, model
