@@ -38,7 +38,7 @@ Methods:
                          reported.
 
 Under a time budget nnhp.tune lowers max_epochs so that a full trial of the default
-configuration takes at most an eighth of the budget (it times an epoch first); Optuna's and
+configuration takes at most half of the budget (it times an epoch first); Optuna's and
 scikit-learn's runs use the same cap.
 
 Test score: accuracy for classification, R^2 for regression (the regression searches rank their
@@ -283,7 +283,7 @@ def max_epochs_for(split: Split) -> int:
 
 def time_capped_max_epochs_for(split: Split, timeout: float, seed: int) -> int:
     """The max_epochs nnhp.tune picks under a ``timeout``: :func:`max_epochs_for`, lowered so that
-    a full trial of the default configuration takes at most an eighth of the timeout (its
+    a full trial of the default configuration takes at most half of the timeout (its
     second epoch timed, as tune times it). The peers' time-budget runs use it too, so that all
     search the same budgets."""
     from nnhp.tuning import default_params, seconds_per_epoch, time_capped_max_epochs

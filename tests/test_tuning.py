@@ -426,10 +426,10 @@ def test_cli_tune_reports_the_search_and_the_refit_model_and_runs_to_a_timeout(t
 
 def test_a_short_timeout_caps_the_epochs_of_a_full_budget_trial():
     from nnhp.tuning.space import time_capped_max_epochs
-    assert time_capped_max_epochs(135, seconds_per_epoch=0.1, timeout=480) == 135      # 13.5 s of 60 s
-    assert time_capped_max_epochs(243, seconds_per_epoch=0.05, timeout=60) == 135      # 7.5 s: 150 -> 27 k
-    assert time_capped_max_epochs(243, seconds_per_epoch=0.5, timeout=60) == 15        # below 27: as is
-    assert time_capped_max_epochs(243, seconds_per_epoch=10.0, timeout=60) == 3        # never below 3
+    assert time_capped_max_epochs(135, seconds_per_epoch=0.1, timeout=480) == 135      # 13.5 s of 240 s
+    assert time_capped_max_epochs(243, seconds_per_epoch=0.2, timeout=60) == 135       # 150 affordable -> 27 k
+    assert time_capped_max_epochs(243, seconds_per_epoch=2.0, timeout=60) == 15        # below 27: as is
+    assert time_capped_max_epochs(243, seconds_per_epoch=30.0, timeout=60) == 3        # never below 3
     data = make_spirals(n_samples=200, n_classes=3, seed=0)
     result = nnhp.tune(data.X, data.y, searcher="random", timeout=0.5, n_trials=1, refit=False)
     assert result.max_epochs < nnhp.tuning.default_max_epochs(160)

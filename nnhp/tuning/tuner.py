@@ -142,15 +142,15 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
         runs only the missing ones (interrupted trials are not counted; Hyperband/BOHB run them
         again). None: no count limit.
     timeout : seconds after which no new trial starts (the running one finishes; the refit
-        comes after). With ``n_trials=None`` the search runs until then; Hyperband and BOHB start
+        comes after), except a first one when none has completed yet. With ``n_trials=None`` the search runs until then; Hyperband and BOHB start
         iteration after iteration.
     max_total_epochs : an epoch budget: no new trial starts once the trials' epochs reach it
     (with none of n_trials, timeout and max_total_epochs: Hyperband/BOHB run one iteration, the
     other searchers ``DEFAULT_TRIALS`` trials)
     max_epochs : the most epochs any trial trains (the top of ``epochs`` and of Hyperband's rungs);
         None: :func:`~nnhp.tuning.space.default_max_epochs` of the training rows, and with a
-        ``timeout`` at most what lets a full-budget trial of the default configuration take an
-        eighth of it (:func:`~nnhp.tuning.space.time_capped_max_epochs`; one epoch is timed first)
+        ``timeout`` at most what lets a full-budget trial of the default configuration take half
+        of it (:func:`~nnhp.tuning.space.time_capped_max_epochs`; one epoch is timed first)
     refit : retrain the best configuration on training + validation rows (:mod:`nnhp.tuning.refit`);
         ``best_model`` is then the refit model and ``search_model`` the search's
     initial_configs : "default" runs :func:`~nnhp.tuning.space.default_params` (fitted into the
@@ -207,6 +207,9 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
             deadline_left = None if timeout is None else max(timeout - (time.monotonic() - started), 0.0)
             study.optimize(objective, n_trials=remaining, timeout=deadline_left, n_workers=n_workers,
                            callbacks=all_callbacks)
+            if timeout is not None and remaining != 0 and not study.trials_in(COMPLETE):
+                # A timeout shorter than the first trial still gets one result to return.
+                study.optimize(objective, n_trials=1, callbacks=all_callbacks)
         finally:
             if progress is not None:
                 progress.close()
