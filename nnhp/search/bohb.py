@@ -22,7 +22,7 @@ have no value) and sort them from best to worst, respecting the study's directio
     n_good = max(min_points, floor(top_fraction n)),   n_bad = max(min_points, n - n_good)
 
 (the two sets overlap while ``n < 2 min_points``; a budget needs ``n >= min_points + 2`` results,
-and ``min_points`` defaults to the number of unit-cube coordinates plus one, as in the paper.)
+and ``min_points`` defaults to the number of hyperparameters searched plus one, as in the paper.)
 Fit a density to each, ``l(x)`` to the good points and ``g(x)`` to the bad ones. Bergstra et al.
 (2011) show that maximizing ``l(x) / g(x)`` maximizes expected improvement over the
 ``top_fraction`` quantile: it picks the point most typical of good results and least typical
@@ -210,7 +210,7 @@ class BOHB(Hyperband):
     model="auto")``; "auto" is "gp" where SciPy is installed, else "kde". The schedule, promotions
     (``parent_id``, checkpoints) and reopening are Hyperband's (:class:`~nnhp.search.hyperband.Hyperband`); the configuration that starts a
     bracket is proposed as in the module docstring. ``min_points=None`` means the number of
-    unit-cube coordinates of the space plus one. ``model="gp"`` scores the candidates by a
+    hyperparameters searched plus one. ``model="gp"`` scores the candidates by a
     Gaussian process's expected improvement (needs SciPy: ``pip install nnhp[bo]``);
     ``model="kde"`` by the paper's ``l(x) / g(x)`` (NumPy only).
     """
@@ -272,7 +272,12 @@ class BOHB(Hyperband):
         return sample
 
     def _min_points(self, space) -> int:
-        return space.n_encoded + 1 if self.min_points is None else int(self.min_points)
+        """The paper's ``d + 1``, ``d`` the number of hyperparameters searched (a Choice of five
+        options is one, not the five coordinates of its one-hot code: counting coordinates would
+        leave the default tuning space's model waiting past Hyperband's first iteration)."""
+        if self.min_points is not None:
+            return int(self.min_points)
+        return len({encoded.param for encoded in space.encoded_dims}) + 1
 
     def _model_budget(self, space, trials):
         """The largest budget with at least ``min_points + 2`` finite results, and those results;
