@@ -433,3 +433,31 @@ def test_a_short_timeout_caps_the_epochs_of_a_full_budget_trial():
     data = make_spirals(n_samples=200, n_classes=3, seed=0)
     result = nnhp.tune(data.X, data.y, searcher="random", timeout=0.5, n_trials=1, refit=False)
     assert result.max_epochs < nnhp.tuning.default_max_epochs(160)
+
+
+def test_a_budgeted_trial_is_scored_by_its_best_epoch_and_continued_from_its_last(spirals):
+    X, X_val, y, y_val = spirals
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="hyperband", space={"units": Int(8, 32)},
+                       n_trials=8, max_epochs=9, seed=3, refit=False)
+    study = result.study
+    for trial in study.trials:
+        checkpoint = study.storage.load_checkpoint(study.study_id, trial.id)
+        assert int(checkpoint["epoch"]) == trial.attrs["epochs_run"]            # the end state
+        assert trial.attrs["refit_epochs"] <= trial.attrs["epochs_run"]          # the best epoch
+    # the search model is the scored one: the best epoch's weights, not the end state
+    assert nnhp.evaluate(result.search_model, X_val, y_val)["accuracy"] == pytest.approx(result.best_value)
+
+
+def test_the_incumbent_is_the_best_at_the_largest_budget_with_ties_broken_by_the_validation_loss():
+    from nnhp.search import Study
+    from nnhp.tuning.objective import Problem
+    from nnhp.tuning.tuner import incumbent
+    study = Study(Space({"x": Float(0.0, 1.0)}), direction="maximize")
+    for x, budget, accuracy, val_loss in [(0.1, 3, 0.99, 0.2), (0.2, 9, 0.90, 0.5), (0.3, 9, 0.90, 0.3),
+                                          (0.4, 9, 0.85, 0.1)]:
+        trial = study.ask({"x": x}, budget=budget)
+        trial.set_attr("val_loss", val_loss)
+        study.tell(trial, accuracy)
+    problem = Problem(None, None, None, None, "classification", 2, "accuracy", "cross_entropy")
+    assert incumbent(study, problem, budgeted=True).params == {"x": 0.3}     # 9 epochs; tie -> lower loss
+    assert incumbent(study, problem, budgeted=False).params == {"x": 0.1}    # no budgets: the best value

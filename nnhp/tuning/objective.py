@@ -11,12 +11,12 @@ One trial, step by step (:meth:`TrialObjective.__call__`):
 Epochs and schedules
 --------------------
 A trial's epochs are ``trial.budget`` when the searcher gives one, else ``params["epochs"]``,
-else ``max_epochs``. Without a budget the schedule spans the trial's own epochs and early
-stopping restores the best epoch's weights, so the model scored is that epoch's:
-``refit_epochs`` is that epoch's number (counted from 1). With a budget every schedule spans
-``max_epochs`` -- a trial continued from a checkpoint then follows the curve an uninterrupted
-run would -- and the scored model is the last epoch's (its weights must go with the optimizer
-state saved beside them): ``refit_epochs`` is the epochs run.
+else ``max_epochs``. Without a budget the schedule spans the trial's own epochs; with a budget
+every schedule spans ``max_epochs``, so that a trial continued from a checkpoint follows the
+curve an uninterrupted run would. Either way the model scored is the weights of the epoch with
+the lowest validation loss (early stopping's best), and ``refit_epochs`` is that epoch's number
+counted from 1. A budgeted trial's checkpoint, which a promotion continues from, holds the end
+state instead: the last epoch's weights, which go with the optimizer state and epoch count.
 """
 from __future__ import annotations
 
@@ -28,7 +28,10 @@ import numpy as np
 
 from .build import build_model, build_optimizer, build_schedule, n_outputs, penalties
 
-__all__ = ["Problem", "TrialObjective"]
+__all__ = ["Problem", "TrialObjective", "SCORED_PARAMS"]
+
+#: The checkpoint entry holding the weights a budgeted trial was scored with (its best epoch's).
+SCORED_PARAMS = "scored_params"
 
 
 @dataclass
@@ -47,6 +50,12 @@ class Problem:
     @property
     def direction(self) -> str:
         return "maximize" if self.metric == "accuracy" else "minimize"
+
+    def rank(self, value: float, val_loss: float | None) -> tuple[float, float]:
+        """Sort key of a result, best first: the metric, then the validation loss. Accuracy on a
+        few hundred validation rows ties often; the loss tells the tied models apart."""
+        sign = -1.0 if self.direction == "maximize" else 1.0
+        return sign * value, math.inf if val_loss is None else val_loss
 
     def loss_of(self, params: dict) -> str:
         return params.get("loss", self.metric_loss)
@@ -68,7 +77,7 @@ class TrialObjective:
         self.max_epochs, self.patience, self.seed = int(max_epochs), int(patience), seed
         self.dtype, self.backend = dtype, backend
         self._best_lock = threading.Lock()
-        self.best_value, self.best_trial_id = None, None     # the unbudgeted trial holding a checkpoint
+        self.best_rank, self.best_trial_id = None, None      # the unbudgeted trial holding a checkpoint
 
     def build(self, params: dict):
         """(model, optimizer, loss name) for a params dict, with this search's seed and dtype."""
@@ -93,9 +102,14 @@ class TrialObjective:
         l1, l2 = penalties(params)
         monitor = "val_accuracy" if problem.metric == "accuracy" else "val_loss"
 
+        stopper = EarlyStopping(monitor="val_loss", patience=self.patience, restore_best=False)
+        best_weights = {}
+
         def report(epoch, logs):
             if monitor in logs:
                 trial.report(logs[monitor], epoch)
+            if stopper.best_epoch == epoch:            # early stopping just recorded a new best
+                best_weights["flat"] = model.flat_params.copy()
 
         # A search tries learning rates that diverge; fit catches the non-finite loss and the
         # trial is recorded as failed with the reason below, so NumPy's overflow warnings on the
@@ -104,9 +118,8 @@ class TrialObjective:
             history = fit(model, problem.X, problem.y, loss=loss, optimizer=optimizer,
                           schedule=build_schedule(params, schedule_epochs), epochs=epochs,
                           batch_size=int(params.get("batch_size", 32)), validation_data=(problem.X_val, problem.y_val),
-                          early_stopping=EarlyStopping(monitor="val_loss", patience=self.patience,
-                                                       restore_best=not budgeted),
-                          l1=l1, l2=l2, seed=self.seed, initial_epoch=initial_epoch, callbacks=[report])
+                          early_stopping=stopper, l1=l1, l2=l2, seed=self.seed, initial_epoch=initial_epoch,
+                          callbacks=[report])
         epochs_trained = len(history.history.get("loss", []))
         epochs_run = initial_epoch + epochs_trained
         trial.set_attr("epochs_run", epochs_run)
@@ -114,15 +127,20 @@ class TrialObjective:
         trial.set_attr("stop_reason", history.stop_reason)
         if history.stop_reason == "non_finite_loss":
             raise FloatingPointError(f"training diverged (non-finite loss) in epoch {epochs_run + 1}")
-        restored = not budgeted and history.best_epoch is not None
-        trial.set_attr("refit_epochs", history.best_epoch + 1 if restored else epochs_run)
+        # A budgeted trial's checkpoint holds the end state, which a promotion continues from
+        # (its weights go with the optimizer state and epoch count beside them), and the best
+        # epoch's weights, the model scored, as "scored_params".
+        end_state = _checkpoint(model, optimizer, epochs_run) if budgeted else None
+        if "flat" in best_weights:
+            model.flat_params[...] = best_weights["flat"]
+        if budgeted:
+            end_state[SCORED_PARAMS] = model.get_state()["flat_params"]
+            trial.save_checkpoint(end_state)
+        trial.set_attr("refit_epochs", stopper.best_epoch + 1 if "flat" in best_weights else epochs_run)
         trial.set_attr("schedule_epochs", schedule_epochs)
         value = self.score(model, loss, trial)
-        checkpoint = (model, optimizer, epochs_run)
-        if budgeted:
-            trial.save_checkpoint(_checkpoint(*checkpoint))
-        else:
-            self._keep_if_best(trial, value, checkpoint)
+        if not budgeted:
+            self._keep_if_best(trial, value, (model, optimizer, epochs_run))
         return value
 
     def score(self, model, loss: str, trial) -> float:
@@ -141,20 +159,19 @@ class TrialObjective:
         return value
 
     def _keep_if_best(self, trial, value: float, checkpoint) -> None:
+        rank = self.problem.rank(value, trial.attrs.get("val_loss"))
         with self._best_lock:
-            better = (self.best_value is None
-                      or (value > self.best_value if self.problem.direction == "maximize" else value < self.best_value))
-            if not better:
+            if self.best_rank is not None and rank >= self.best_rank:
                 return
             trial.save_checkpoint(_checkpoint(*checkpoint))
             if self.best_trial_id is not None:
                 self.study.storage.delete_checkpoint(self.study.study_id, self.best_trial_id)
-            self.best_value, self.best_trial_id = value, trial.id
+            self.best_rank, self.best_trial_id = rank, trial.id
 
     def forget_best(self) -> None:
         """Let the next trial keep its checkpoint whatever its value (a retrain of the best)."""
         with self._best_lock:
-            self.best_value, self.best_trial_id = None, None
+            self.best_rank, self.best_trial_id = None, None
 
 
 def _checkpoint(model, optimizer, epochs_run):

@@ -10,12 +10,12 @@ from ..blas import limit_blas_threads
 from ..search import Space, Study
 from ..search.searcher import make_searcher
 from ..search.trial import COMPLETE
-from .objective import Problem, TrialObjective
+from .objective import SCORED_PARAMS, Problem, TrialObjective
 from .refit import fit_params, refit_rows, seconds_per_epoch
 from .space import (default_max_epochs, default_params, default_patience, default_space, initial_config,
                     time_capped_max_epochs)
 
-__all__ = ["tune", "TuneResult", "DEFAULT_SEARCHER", "DEFAULT_TRIALS"]
+__all__ = ["tune", "TuneResult", "incumbent", "DEFAULT_SEARCHER", "DEFAULT_TRIALS"]
 
 #: The searcher ``tune`` uses when none is named (see ``benchmarks/bench_tune.py``).
 DEFAULT_SEARCHER = "bohb"
@@ -194,8 +194,8 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
 
     done = [t for t in study.trials if not t.interrupted]
     if any(t.state == COMPLETE for t in done) and not budgeted:   # reopened: the stored best keeps its checkpoint
-        best = study.best_trial
-        objective.best_value, objective.best_trial_id = best.value, best.id
+        best = incumbent(study, problem, budgeted)
+        objective.best_rank, objective.best_trial_id = problem.rank(best.value, best.attrs.get("val_loss")), best.id
     _enqueue_initial(study, initial_configs, problem, max_epochs, budgeted, seed)
     remaining = None if n_trials is None else max(n_trials - len(done), 0)
     progress = ProgressLine(n_trials, problem.metric, timeout=timeout) if verbose else None
@@ -213,7 +213,7 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
         finally:
             if progress is not None:
                 progress.close()
-        best = study.best_trial
+        best = incumbent(study, problem, budgeted)
         search_model = _search_model(study, best, objective)
         search_seconds = time.monotonic() - started
         result = TuneResult(study, dict(best.params), search_model, best.value, problem.metric, best,
@@ -222,6 +222,20 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
         if refit:
             _refit(result, problem, seed, dtype, backend)
     return result
+
+
+def incumbent(study, problem: Problem, budgeted: bool):
+    """The trial ``tune`` returns: the best completed one by :meth:`Problem.rank` (the metric, ties
+    broken by the validation loss); for a budgeted search (Hyperband, BOHB), the best among those
+    that reached the largest budget any trial completed, as BOHB's authors pick their incumbent:
+    a few-epoch result is noisy, and a lucky one would be refit for its few epochs."""
+    complete = study.trials_in(COMPLETE)
+    if not complete:
+        return study.best_trial                       # raises, with the failure summary
+    budgets = [t.budget for t in complete if t.budget is not None]
+    if budgeted and budgets:
+        complete = [t for t in complete if t.budget == max(budgets)]
+    return min(complete, key=lambda t: (*problem.rank(t.value, t.attrs.get("val_loss")), t.id))
 
 
 def _space(space, problem: Problem, max_epochs: int, budgeted: bool, loss) -> Space:
@@ -277,6 +291,8 @@ def _search_model(study, best, objective: TrialObjective):
         checkpoint = study.storage.load_checkpoint(study.study_id, retrain.id)
     if checkpoint is not None:
         restore_checkpoint(checkpoint, model, optimizer)
+        if SCORED_PARAMS in checkpoint:            # a budgeted trial: the best epoch's weights
+            model.set_state({"flat_params": checkpoint[SCORED_PARAMS]})
     model.loss_name = loss
     return model
 
