@@ -311,7 +311,8 @@ def _one_digits_run(job):
     start = time.perf_counter()
     result = nnhp.tune(X_train, y_train, validation_data=(X_val, y_val), loss="cross_entropy",
                        space=digits_space(max_epochs, budgeted), searcher=searcher, n_trials=n_trials,
-                       max_epochs=max_epochs, storage=storage, seed=seed, patience=max_epochs)
+                       max_epochs=max_epochs, storage=storage, seed=seed, patience=max_epochs,
+                       initial_configs=None, refit=False)     # the searchers alone, as they propose
     seconds = time.perf_counter() - start
     trials = sorted(result.study.trials, key=lambda t: t.id)
     epochs = np.cumsum(_epochs_of(trials))
