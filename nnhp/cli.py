@@ -385,6 +385,8 @@ def run_tune(args) -> int:
         print(f"refit model ({result.refit_epochs} epochs on the {len(X_train) + len(X_val)} training + validation "
               f"rows, {result.refit_seconds:.1f}s) on the test set: "
               + _scores_text(nnhp.evaluate(result.best_model, X_test, y_test)))
+    if result.refit_note:
+        print(result.refit_note)
     reported = "the refit model" if result.refit else "the search model"
     if settings["export"]:
         export = settings["export"]

@@ -461,3 +461,26 @@ def test_the_incumbent_is_the_best_at_the_largest_budget_with_ties_broken_by_the
     problem = Problem(None, None, None, None, "classification", 2, "accuracy", "cross_entropy")
     assert incumbent(study, problem, budgeted=True).params == {"x": 0.3}     # 9 epochs; tie -> lower loss
     assert incumbent(study, problem, budgeted=False).params == {"x": 0.1}    # no budgets: the best value
+
+
+def test_a_failed_refit_is_rejected_and_the_search_model_kept(spirals, monkeypatch):
+    X, X_val, y, y_val = spirals
+    import nnhp.tuning.tuner as tuner
+    real_fit_params = tuner.fit_params
+
+    def broken_refit(*args, **kwargs):            # a refit that learned nothing: all weights zero
+        model = real_fit_params(*args, **kwargs)
+        model.flat_params[...] = 0.0
+        return model
+
+    monkeypatch.setattr(tuner, "fit_params", broken_refit)
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=SMALL, n_trials=2, max_epochs=8)
+    assert not result.refit and result.best_model is result.search_model
+    assert result.refit_note.startswith("refit rejected, keeping the search model: the refit scored accuracy")
+
+    def diverging_refit(*args, **kwargs):
+        raise FloatingPointError("the refit diverged (non-finite loss) after 3 epochs")
+
+    monkeypatch.setattr(tuner, "fit_params", diverging_refit)
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=SMALL, n_trials=2, max_epochs=8)
+    assert result.best_model is result.search_model and "diverged" in result.refit_note

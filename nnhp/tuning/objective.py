@@ -57,6 +57,12 @@ class Problem:
         sign = -1.0 if self.direction == "maximize" else 1.0
         return sign * value, math.inf if val_loss is None else val_loss
 
+    def validation_scores(self, model, loss: str) -> dict:
+        """``evaluate`` on the validation rows: a classifier under its own loss's decision rule
+        (accuracies compare across losses), a regressor by the MSE whatever its training loss."""
+        from ..train import evaluate
+        return evaluate(model, self.X_val, self.y_val, loss="mse" if self.task == "regression" else loss)
+
     def loss_of(self, params: dict) -> str:
         return params.get("loss", self.metric_loss)
 
@@ -146,10 +152,8 @@ class TrialObjective:
     def score(self, model, loss: str, trial) -> float:
         """The validation metric: a classifier's accuracy under its own loss's decision rule
         (comparable across losses), else the validation MSE whatever the training loss."""
-        from ..train import evaluate
-
         problem = self.problem
-        scores = evaluate(model, problem.X_val, problem.y_val, loss="mse" if problem.task == "regression" else loss)
+        scores = problem.validation_scores(model, loss)
         trial.set_attr("val_loss", scores["loss"])
         if "accuracy" in scores:
             trial.set_attr("val_accuracy", scores["accuracy"])

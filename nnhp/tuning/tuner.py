@@ -30,7 +30,8 @@ class TuneResult:
     """What ``tune`` found.
 
     ``best_model`` is the refit model (trained on training + validation rows) when ``refit=True``,
-    else the search's own; ``search_model`` is always the model the search trained and scored
+    else the search's own (also when the refit failed: ``refit`` is then False and ``refit_note``
+    says why); ``search_model`` is always the model the search trained and scored
     (restored from its checkpoint). ``search_seconds`` and ``refit_seconds`` time the two phases.
     """
 
@@ -47,6 +48,7 @@ class TuneResult:
     space: Space | None = field(repr=False, default=None)
     search_seconds: float = 0.0
     refit_seconds: float = 0.0
+    refit_note: str | None = None
 
     @property
     def epochs_spent(self) -> int:
@@ -298,14 +300,33 @@ def _search_model(study, best, objective: TrialObjective):
 
 
 def _refit(result: TuneResult, problem: Problem, seed, dtype, backend) -> None:
-    """Train the best configuration again on training + validation rows (module refit)."""
+    """Train the best configuration again on training + validation rows (module refit), and keep
+    it unless it failed.
+
+    A refit that diverges, or that scores the validation rows -- which it trained on -- worse
+    than the search model scored them unseen, has failed: an unstable configuration (a high
+    rate with heavy momentum, say) that survived the search by luck broke on the new data or
+    step count. The search model is kept then, and ``result.refit_note`` says why.
+    """
     started = time.monotonic()
     best = result.best_trial
-    epochs = int(best.attrs.get("refit_epochs", best.attrs.get("epochs_run", 1)))
+    epochs = max(int(best.attrs.get("refit_epochs", best.attrs.get("epochs_run", 1))), 1)
     schedule_epochs = int(best.attrs.get("schedule_epochs", epochs))
+    loss = problem.loss_of(result.best_params)
     X_all, y_all = refit_rows(problem.X, problem.y, problem.X_val, problem.y_val)
-    result.best_model = fit_params(result.best_params, X_all, y_all, loss=problem.loss_of(result.best_params),
-                                   epochs=max(epochs, 1), schedule_epochs=schedule_epochs, seed=seed,
-                                   n_classes=problem.n_classes, dtype=dtype, backend=backend)
-    result.refit, result.refit_epochs = True, max(epochs, 1)
+    try:
+        model = fit_params(result.best_params, X_all, y_all, loss=loss, epochs=epochs,
+                           schedule_epochs=schedule_epochs, seed=seed, n_classes=problem.n_classes,
+                           dtype=dtype, backend=backend)
+        value = problem.validation_scores(model, loss)[problem.metric]
+        failed = None if problem.rank(value, None)[0] <= problem.rank(result.best_value, None)[0] else (
+            f"the refit scored {problem.metric} {value:.4g} on rows it trained on, the search model "
+            f"{result.best_value:.4g} on them unseen")
+    except FloatingPointError as error:
+        failed = str(error)
     result.refit_seconds = time.monotonic() - started
+    result.refit_epochs = epochs
+    if failed is None:
+        result.best_model, result.refit = model, True
+    else:
+        result.refit_note = f"refit rejected, keeping the search model: {failed}"
