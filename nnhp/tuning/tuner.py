@@ -144,8 +144,8 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
         runs only the missing ones (interrupted trials are not counted; Hyperband/BOHB run them
         again). None: no count limit.
     timeout : seconds after which no new trial starts (the running one finishes; the refit
-        comes after), except a first one when none has completed yet. With ``n_trials=None`` the search runs until then; Hyperband and BOHB start
-        iteration after iteration.
+        comes after), except a first one when none has completed yet. With ``n_trials=None`` the
+        search runs until then; Hyperband and BOHB start iteration after iteration.
     max_total_epochs : an epoch budget: no new trial starts once the trials' epochs reach it
     (with none of n_trials, timeout and max_total_epochs: Hyperband/BOHB run one iteration, the
     other searchers ``DEFAULT_TRIALS`` trials)
@@ -153,8 +153,9 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
         None: :func:`~nnhp.tuning.space.default_max_epochs` of the training rows, and with a
         ``timeout`` at most what lets a full-budget trial of the default configuration take half
         of it (:func:`~nnhp.tuning.space.time_capped_max_epochs`; one epoch is timed first)
-    refit : retrain the best configuration on training + validation rows (:mod:`nnhp.tuning.refit`);
-        ``best_model`` is then the refit model and ``search_model`` the search's
+    refit : retrain the best configuration (:func:`incumbent`) on training + validation rows
+        (:mod:`nnhp.tuning.refit`); ``best_model`` is then the refit model and ``search_model``
+        the search's (a failed refit is rejected: see ``_refit``)
     initial_configs : "default" runs :func:`~nnhp.tuning.space.default_params` (fitted into the
         space) first, at the full budget, so the search starts from a strong configuration;
         a list of params dicts runs those; None runs none
