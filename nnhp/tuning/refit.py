@@ -17,6 +17,8 @@ epoch, so the rate at epoch ``e`` is the rate the search used at epoch ``e``.
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from .build import build_model, build_optimizer, build_schedule, n_outputs, penalties
@@ -69,8 +71,6 @@ def fit_params(params: dict, X, y, *, loss: str | None = None, epochs: int | Non
 def seconds_per_epoch(params: dict, X, y, **fit_params_kwargs) -> float:
     """The time an epoch of ``params`` takes on (X, y) here: the second of two timed (the first
     pays for compiling or loading the fused kernels). Keywords go to :func:`fit_params`."""
-    import time
-
     ends = []
     fit_params(params, X, y, **{**fit_params_kwargs, "epochs": 2, "schedule_epochs": 2},
                callbacks=[lambda epoch, logs: ends.append(time.perf_counter())])
