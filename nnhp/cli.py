@@ -14,7 +14,7 @@ import argparse
 import sys
 import time
 
-from .tuning.tuner import DEFAULT_SEARCHER
+from .tuning.tuner import BUDGETED_SEARCHERS, DEFAULT_SEARCHER
 
 EXAMPLES = """examples:
   nnhp train --data digits --hidden 128 64 --epochs 50 --out model.npz
@@ -345,7 +345,7 @@ def run_tune(args) -> int:
     classification = dataset.task == "classification"
     max_epochs = settings["max_epochs"] or default_max_epochs(len(X_train))
     if args.show_space:
-        budgeted = settings["searcher"] in ("hyperband", "bohb")
+        budgeted = settings["searcher"] in BUDGETED_SEARCHERS
         print(default_space(dataset.task, dataset.n_classes if classification else None, max_epochs,
                             budgeted=budgeted, n_samples=len(X_train)).with_overrides(overrides))
         return 0
@@ -356,14 +356,17 @@ def run_tune(args) -> int:
     if settings["timeout"] is not None:
         budget.append(f"{settings['timeout']:g} s")
     if not budget:
-        budget = ["one iteration" if settings["searcher"] in ("hyperband", "bohb") else
+        budget = ["one iteration" if settings["searcher"] in BUDGETED_SEARCHERS else
                   f"{nnhp.tuning.DEFAULT_TRIALS} trials"]
+    # With --timeout, no --max-epochs and no --storage, tune may lower the epochs to fit the time.
+    capped = settings["timeout"] is not None and settings["max_epochs"] is None and not settings["storage"]
     print(f"searching with {settings['searcher']}: {' or '.join(budget)}, up to {max_epochs} epochs a trial"
+          + (" (fewer if the timeout needs)" if capped else "")
           + (f", stored in {settings['storage']}" if settings["storage"] else ""), file=sys.stderr)
     metric = settings["metric"] or ("accuracy" if classification else "loss")
     progress = [] if args.quiet else [ProgressLine(settings["trials"], metric, timeout=settings["timeout"])]
     result = nnhp.tune(X_train, y_train, validation_data=(X_val, y_val), space=overrides or None,
-                       searcher=settings["searcher"], n_trials=settings["trials"], max_epochs=max_epochs,
+                       searcher=settings["searcher"], n_trials=settings["trials"], max_epochs=settings["max_epochs"],
                        storage=settings["storage"], seed=settings["seed"], name=settings["name"], metric=metric,
                        patience=settings["patience"], timeout=settings["timeout"], n_workers=settings["workers"],
                        refit=settings["refit"], callbacks=progress)

@@ -435,6 +435,13 @@ def test_a_short_timeout_caps_the_epochs_of_a_full_budget_trial():
     assert result.max_epochs < nnhp.tuning.default_max_epochs(160)
 
 
+def test_a_stored_study_keeps_the_data_sized_epochs_under_a_timeout(tmp_path):
+    data = make_spirals(n_samples=200, n_classes=3, seed=0)
+    result = nnhp.tune(data.X, data.y, searcher="random", timeout=0.5, n_trials=1, refit=False,
+                       storage=str(tmp_path / "s.db"), space={"n_layers": 1, "units": 8})
+    assert result.max_epochs == nnhp.tuning.default_max_epochs(160)     # reopening must see the same rungs
+
+
 def test_a_budgeted_trial_is_scored_by_its_best_epoch_and_continued_from_its_last(spirals):
     X, X_val, y, y_val = spirals
     result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="hyperband", space={"units": Int(8, 32)},
@@ -484,3 +491,18 @@ def test_a_failed_refit_is_rejected_and_the_search_model_kept(spirals, monkeypat
     monkeypatch.setattr(tuner, "fit_params", diverging_refit)
     result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=SMALL, n_trials=2, max_epochs=8)
     assert result.best_model is result.search_model and "diverged" in result.refit_note
+
+
+def test_the_cli_leaves_the_time_cap_to_tune(tmp_path, capsys, monkeypatch):
+    seen = {}
+    real_tune = nnhp.tune
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real_tune(*args, **kwargs)
+
+    monkeypatch.setattr(nnhp, "tune", spy)
+    assert run_cli("tune", "--data", "moons", "--searcher", "random", "--timeout", "0.5", "--set", "n_layers=1",
+                   "--set", "units=8", "--quiet", "--no-refit") == 0
+    assert seen["max_epochs"] is None and seen["timeout"] == 0.5
+    assert "(fewer if the timeout needs)" in capsys.readouterr().err

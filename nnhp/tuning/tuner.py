@@ -151,8 +151,9 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
     other searchers ``DEFAULT_TRIALS`` trials)
     max_epochs : the most epochs any trial trains (the top of ``epochs`` and of Hyperband's rungs);
         None: :func:`~nnhp.tuning.space.default_max_epochs` of the training rows, and with a
-        ``timeout`` at most what lets a full-budget trial of the default configuration take half
-        of it (:func:`~nnhp.tuning.space.time_capped_max_epochs`; one epoch is timed first)
+        ``timeout`` (and no ``storage``) at most what lets a full-budget trial of the default
+        configuration take half of it (:func:`~nnhp.tuning.space.time_capped_max_epochs`; one
+        epoch is timed first)
     refit : retrain the best configuration (:func:`incumbent`) on training + validation rows
         (:mod:`nnhp.tuning.refit`); ``best_model`` is then the refit model and ``search_model``
         the search's (a failed refit is rejected: see ``_refit``)
@@ -174,7 +175,9 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
     problem = _problem(X, y, validation_data, validation_split, loss, metric, seed)
     if max_epochs is None:
         max_epochs = default_max_epochs(len(problem.X))
-        if timeout is not None:
+        # Not for a stored study: timing differs from run to run, and a reopened study must keep
+        # its rungs (and its space's epoch range).
+        if timeout is not None and storage is None:
             params = default_params(problem.task, problem.n_classes, len(problem.X))
             with limit_blas_threads(blas_threads):
                 seconds = seconds_per_epoch(params, problem.X, problem.y, loss=problem.loss_of(params), seed=seed,
