@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["build_model", "build_optimizer", "build_schedule", "penalties", "hidden_sizes", "n_outputs",
-           "default_init"]
+           "infer_task", "default_init"]
 
 
 def hidden_sizes(params: dict) -> list[int]:
@@ -19,6 +19,17 @@ def hidden_sizes(params: dict) -> list[int]:
     n_layers = int(params.get("n_layers", 1))
     shared = params.get("units", 64)
     return [int(params.get(f"units_{k}", shared)) for k in range(1, n_layers + 1)]
+
+
+def infer_task(y: np.ndarray, loss: str | None = None) -> str:
+    """"classification" or "regression": the loss's kind when one is named, else integer or
+    boolean labels (n,) mean classification and anything else regression."""
+    if loss is not None:
+        from .. import losses
+        return "classification" if losses.get(loss).classification else "regression"
+    if y.ndim == 1 and (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)):
+        return "classification"
+    return "regression"
 
 
 def n_outputs(task: str, loss: str, y: np.ndarray, n_classes: int | None) -> int:

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from .build import build_model, build_optimizer, build_schedule, n_outputs, penalties
+from .build import build_model, build_optimizer, build_schedule, infer_task, n_outputs, penalties
 
 __all__ = ["fit_params", "refit_rows", "seconds_per_epoch"]
 
@@ -41,13 +41,11 @@ def fit_params(params: dict, X, y, *, loss: str | None = None, epochs: int | Non
     schedule (default ``epochs``). ``n_classes``: the output width for labels (default
     ``max(y) + 1``). ``callbacks``: as ``fit`` takes them.
     """
-    from .. import losses
     from ..train import fit
 
     y = np.asarray(y)
-    classification_default = y.ndim == 1 and (np.issubdtype(y.dtype, np.integer) or y.dtype == bool)
-    loss = params.get("loss", loss or ("cross_entropy" if classification_default else "mse"))
-    task = "classification" if losses.get(loss).classification else "regression"
+    loss = params.get("loss", loss or ("cross_entropy" if infer_task(y) == "classification" else "mse"))
+    task = infer_task(y, loss)
     if task == "classification" and y.ndim == 1 and n_classes is None:
         n_classes = int(y.max()) + 1
     if epochs is None:

@@ -10,6 +10,7 @@ from ..blas import limit_blas_threads
 from ..search import Space, Study
 from ..search.searcher import make_searcher
 from ..search.trial import COMPLETE
+from .build import infer_task
 from .objective import SCORED_PARAMS, Problem, TrialObjective
 from .refit import fit_params, refit_rows, seconds_per_epoch
 from .space import (default_max_epochs, default_params, default_patience, default_space, initial_config,
@@ -66,15 +67,6 @@ def epochs_spent(trials) -> int:
     return sum(int(t.attrs.get("epochs_trained", 0)) for t in trials)
 
 
-def _infer_task(y: np.ndarray, loss) -> str:
-    if loss is not None:
-        from .. import losses
-        return "classification" if losses.get(loss).classification else "regression"
-    if y.ndim == 1 and (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)):
-        return "classification"
-    return "regression"
-
-
 def _make_searcher(searcher, seed, max_epochs: int, one_iteration: bool):
     """A searcher object from a name; budgeted ones get rungs ``max_epochs/27 .. max_epochs``."""
     if not isinstance(searcher, str):
@@ -109,7 +101,7 @@ def _split(X, y, validation_data, validation_split, task, seed):
 
 
 def _problem(X, y, validation_data, validation_split, loss, metric, seed) -> Problem:
-    task = _infer_task(np.asarray(y), loss)
+    task = infer_task(np.asarray(y), loss)
     X, X_val, y, y_val = _split(X, y, validation_data, validation_split, task, seed)
     n_classes = None
     if task == "classification" and y.ndim == 1:
