@@ -309,7 +309,7 @@ def test_bohb_is_reachable_by_name_and_from_the_package():
 
 
 # --- the measurement quoted in nnhp/search/bohb.py ----------------------------------------------------
-def _benchmark(n_seeds=30, iterations=2):
+def _benchmark(n_seeds=10, iterations=2):
     """Mean (and standard error) over seeds of the incumbent's true value after ``iterations``
     Hyperband iterations, for each objective and searcher."""
     searchers = {"bohb kde": lambda objective, seed: BOHB(objective.max_budget, 3, seed=seed,
