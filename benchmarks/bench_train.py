@@ -136,7 +136,7 @@ def nnhp_engine(X, y, batch_size, seed=0, jit=None, backend=None, synchronize=No
     """One nnhp.fit call for all epochs, as a user would run it; a callback times each epoch.
 
     ``jit=None`` is the default (numba's fused kernels where installed and measured
-    faster; on the GPU the kernels of kernels/*.cu); ``jit=False`` is the plain NumPy
+    faster on this machine; on the GPU the kernels of kernels/*.cu, likewise); ``jit=False`` is the plain NumPy
     (or CuPy) path. ``backend="cupy"``: the model lives on the GPU, and fit moves the
     NumPy data there once; ``synchronize`` then waits for the device at each epoch's
     start and end (fit reads its scalars once per epoch, which waits too, but the
@@ -620,11 +620,11 @@ def nnhp_step_seconds(cupy, class_name: str, options: dict, jit: bool, grad, cal
     """``optimizer.step([param], [grad])`` on a fresh zero param; ``jit`` True: its CUDA
     kernel, False: the plain CuPy code. Returns (seconds per step, bytes per element)."""
     optimizer = getattr(nnhp.optim, class_name)(**options)
-    optimizer.jit = jit
+    stepper = nnhp.fused.optimizer_step(optimizer, jit)
     param = cupy.zeros_like(grad)
-    seconds = step_seconds(lambda: optimizer.step([param], [grad]), calls, repeats, cupy_seconds)
+    seconds = step_seconds(lambda: stepper.step([param], [grad]), calls, repeats, cupy_seconds)
     bytes_per_element = optimizer_bytes_per_element(optimizer, grad.dtype.itemsize)
-    del optimizer, param
+    del optimizer, stepper, param
     release_gpu_memory()
     return seconds, bytes_per_element
 
