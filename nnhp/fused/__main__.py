@@ -37,9 +37,10 @@ def _print_table(target: str, dtype: str) -> None:
     header = "".join(f"{'2^' + str(size_class):>8}" for size_class in table.CLASSES)
     print(f"  {'family':<28}{header}")
     for family, by_class in sorted(speedups.items()):
-        cells = "".join(f"{by_class.get(str(size_class), float('nan')):>7.2f}"
-                        + ("*" if by_class.get(str(size_class), 0) >= table.MARGIN else " ")
-                        for size_class in table.CLASSES)
+        cells = ""
+        for size_class in table.CLASSES:
+            value = by_class.get(str(size_class))
+            cells += f"{'-':>7} " if value is None else f"{value:>7.2f}" + ("*" if value >= table.MARGIN else " ")
         print(f"  {family:<28}{cells}")
 
 
@@ -50,11 +51,16 @@ def main(argv=None) -> int:
     action.add_argument("--show", action="store_true", help="print the measurements auto decides by")
     parser.add_argument("--target", choices=("cpu", "gpu"), default="cpu")
     parser.add_argument("--dtypes", nargs="+", default=["float32"], choices=("float32", "float64"))
+    parser.add_argument("--families", nargs="+", choices=calibrate.families(), metavar="FAMILY",
+                        help="measure only these kernel families (default: all)")
+    parser.add_argument("--classes", nargs="+", type=int, choices=table.CLASSES, metavar="EXPONENT",
+                        help="measure only these size classes, by exponent (default: all)")
     parser.add_argument("--background", action="store_true",
                         help="as started by auto: lowest priority, quiet, one per machine")
     args = parser.parse_args(argv)
     if args.show:
-        print(f"machine: {table.machine(args.target)}\nfile: {table.path(args.target)}")
+        described = ", ".join(f"{key} {value}" for key, value in table.machine(args.target).items())
+        print(f"measured for: {described}\nfile: {table.path(args.target)}")
         for dtype in args.dtypes:
             _print_table(args.target, dtype)
         return 0
@@ -65,7 +71,8 @@ def main(argv=None) -> int:
     try:
         progress = None if args.background else (
             lambda family, size_class, value: print(f"  {family:<28} 2^{size_class:<3} {value:6.2f}x", flush=True))
-        calibrate.calibrate(args.target, args.dtypes, progress=progress)
+        calibrate.calibrate(args.target, args.dtypes, progress=progress, names=args.families,
+                            classes=args.classes)
     finally:
         if args.background:
             table.lock_path(args.target).unlink(missing_ok=True)

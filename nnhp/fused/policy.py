@@ -13,10 +13,12 @@ Who decides, most specific first:
 with these library versions. No measurement yet means the plain code (and a request
 for one, made in the background); so "auto" is never knowingly slower than NumPy.
 
-Loading is kept out of the training loop too. Importing numba and loading the kernels
-from numba's disk cache takes ~0.6 s in a fresh process; ``prepare`` (called when a
-model is built) starts that in a background thread, and until it is done "auto" runs
-the plain code. "on" waits for it: the user insisted.
+Loading is kept out of ``fit`` too. Importing numba and loading the kernels from
+numba's disk cache takes ~0.6 s in a fresh process (most of it numba importing itself
+and SciPy); ``prepare``, called when a model is built, does it then, once per process,
+under "on", or under "auto" once something measured faster here. A kernel set that
+"auto" first wants later (a measurement arriving mid-run) loads in a background
+thread, the plain code running until it is ready.
 
 A step asks ``choose`` once per forward pass and keeps the answer for its backward,
 so the two always take the same path.
@@ -66,14 +68,25 @@ def mode(setting=None) -> str:
     """The effective mode, "on", "off" or "auto", for a call site with ``setting``."""
     decided = _parse(setting, "jit")
     if decided is None:
-        decided = _parse(os.environ.get(ENV_VAR), ENV_VAR)
+        return _environment_mode(os.environ.get(ENV_VAR))
+    return "on" if decided else "off"
+
+
+@functools.lru_cache(maxsize=8)
+def _environment_mode(value) -> str:
+    decided = _parse(value, ENV_VAR)
     return "auto" if decided is None else "on" if decided else "off"
+
+
+#: The dtypes with kernels, and their names (``dtype.name`` is slow to compute, and
+#: ``choose`` runs for every fused step of every batch).
+DTYPE_NAMES = {numpy.dtype(numpy.float32): "float32", numpy.dtype(numpy.float64): "float64"}
 
 
 def target(array) -> str | None:
     """Which kernel set serves ``array``: "cpu" (NumPy), "gpu" (CuPy), or None (not a
     float32/float64 array, or a subclass)."""
-    if array.dtype.kind != "f" or array.dtype.itemsize < 4:
+    if array.dtype not in DTYPE_NAMES:
         return None
     if type(array) is numpy.ndarray:
         return "cpu"
@@ -93,35 +106,39 @@ def choose(array, family: str, size: int, setting=None):
         return load(where, array.dtype)
     if where == "cpu" and not numba_available():
         return None
-    verdict = table.faster(where, array.dtype.name, family, size)
+    dtype_name = DTYPE_NAMES[array.dtype]
+    verdict = table.faster(where, dtype_name, family, size)
     if verdict is None:
-        table.request_calibration(where, array.dtype.name)
+        table.request_calibration(where, dtype_name)
     return loaded(where, array.dtype) if verdict else None
 
 
 def prepare(xp, dtype, setting=None) -> None:
-    """Start loading the kernels a model on ``xp`` in ``dtype`` will use, in the background:
-    under "on", or under "auto" once something measured faster here."""
+    """Load now the kernels a model on ``xp`` in ``dtype`` will use: under "on", or under
+    "auto" once something measured faster here (then a failure only keeps the plain code)."""
     current = mode(setting)
     where = "cpu" if xp is numpy else "gpu"
     dtype = numpy.dtype(dtype)
-    if current == "off" or (where == "cpu" and not numba_available()):
+    if current == "off" or dtype not in DTYPE_NAMES or (where == "cpu" and not numba_available()):
         return
-    if current == "on" or table.any_faster(where, dtype.name):
-        loaded(where, dtype)
+    if current == "on":
+        load(where, dtype)
+    elif table.any_faster(where, DTYPE_NAMES[dtype]):
+        try:
+            load(where, dtype)
+        except JitUnavailableError:
+            pass
 
 
 # --- loading the kernel sets ---------------------------------------------------------------
 class _Loader:
-    """Imports one kernel set and warms it up for one dtype, in a background thread."""
+    """Imports one kernel set and warms it up for one dtype, now or in a background thread."""
 
     def __init__(self, where: str, dtype):
         self.where, self.dtype = where, numpy.dtype(dtype)
-        self.module = self.error = None
-        self.thread = threading.Thread(target=self._run, name=f"nnhp-fused-{where}-{self.dtype}", daemon=True)
-        self.thread.start()
+        self.module = self.error = self.thread = None
 
-    def _run(self) -> None:
+    def run(self) -> None:
         try:
             module = importlib.import_module(_KERNEL_MODULES[self.where])
             module.warm_up(self.dtype)
@@ -129,22 +146,34 @@ class _Loader:
         except Exception as exc:   # reported by load(); auto keeps the plain code
             self.error = exc
 
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self.run, name=f"nnhp-fused-{self.where}-{self.dtype}",
+                                       daemon=True)
+        self.thread.start()
+
 
 _loaders: dict = {}
 _loaders_lock = threading.Lock()
 
 
-def _loader(where: str, dtype) -> _Loader:
-    key = (where, numpy.dtype(dtype).name)
-    with _loaders_lock:
-        if key not in _loaders:
-            _loaders[key] = _Loader(where, dtype)
-        return _loaders[key]
+def _loader(where: str, dtype, background: bool) -> _Loader:
+    key = (where, numpy.dtype(dtype))
+    loader = _loaders.get(key)           # the common case, without taking the lock
+    if loader is None:
+        with _loaders_lock:
+            loader = _loaders.get(key)
+            if loader is None:
+                loader = _loaders[key] = _Loader(where, dtype)
+                if background:
+                    loader.start()
+                else:
+                    loader.run()         # under the lock: another caller waits for it
+    return loader
 
 
 def loaded(where: str, dtype):
-    """The kernel set if it is ready, else None (and its loading under way)."""
-    return _loader(where, dtype).module
+    """The kernel set if it is ready, else None (and its loading under way in the background)."""
+    return _loader(where, dtype, background=True).module
 
 
 def load(where: str, dtype):
@@ -153,17 +182,20 @@ def load(where: str, dtype):
         raise JitUnavailableError(
             f"fused kernels were requested (jit=True or {ENV_VAR}=1) but numba is not installed; "
             f"install the jit extra (pip install 'nnhp[jit]') or set {ENV_VAR}=0")
-    loader = _loader(where, dtype)
-    loader.thread.join()
-    if loader.error is not None:
-        raise JitUnavailableError(f"the {where} kernels failed to load: {loader.error!r}") from loader.error
+    loader = _loader(where, dtype, background=False)
+    if loader.module is None:
+        if loader.thread is not None:
+            loader.thread.join()
+        if loader.error is not None:
+            raise JitUnavailableError(f"the {where} kernels failed to load: {loader.error!r}") from loader.error
     return loader.module
 
 
 def _finish_loading() -> None:
-    """Before a fork: let loads finish, so no child starts with an import half done."""
+    """Before a fork: let background loads finish, so no child starts with an import half done."""
     for loader in list(_loaders.values()):
-        loader.thread.join()
+        if loader.thread is not None:
+            loader.thread.join()
 
 
 if hasattr(os, "register_at_fork"):

@@ -120,39 +120,58 @@ def machine(target: str) -> dict:
 
 def path(target: str) -> pathlib.Path:
     """The measurements file for ``target`` on this machine and software."""
+    return _path(target, str(cache_dir()))
+
+
+@functools.cache
+def _path(target: str, folder: str) -> pathlib.Path:
     key = hashlib.sha256(json.dumps(machine(target), sort_keys=True).encode()).hexdigest()[:16]
-    return cache_dir() / f"fused-{target}-{key}.json"
+    return pathlib.Path(folder) / f"fused-{target}-{key}.json"
 
 
 # --- reading and writing -----------------------------------------------------------------------
-_loaded: dict = {}      # target -> (the file's mtime, its contents)
-_last_miss: dict = {}   # target -> when the file was last looked for and not found
+_loaded: dict = {}      # target -> (when last looked at, the file, its mtime, its contents)
+_requested: dict = {}   # (target, dtype) -> the calibration process started for it, or None
 
 
 def load(target: str) -> dict | None:
-    """The measurements file's contents, or None; re-read when the file changes, and
-    looked for again at most every ``RECHECK_SECONDS`` while it does not exist."""
-    if time.monotonic() - _last_miss.get(target, -RECHECK_SECONDS) < RECHECK_SECONDS:
-        return None
+    """The measurements file's contents, or None. Looked at again (for a calibration
+    finishing in the background, or another cache folder) at most every ``RECHECK_SECONDS``:
+    this runs once per fused step of every training batch."""
+    now = time.monotonic()
+    checked, file, mtime, contents = _loaded.get(target, (-RECHECK_SECONDS, None, None, None))
+    if now - checked < RECHECK_SECONDS:
+        return contents
     for process in _requested.values():
         if process is not None:
             process.poll()          # reap a finished calibration process
-    file = path(target)
+    current_file = path(target)
     try:
-        mtime = file.stat().st_mtime_ns
-        if _loaded.get(target, (None,))[0] != mtime:
-            _loaded[target] = (mtime, json.loads(file.read_text()))
+        current = current_file.stat().st_mtime_ns
+        if current != mtime or current_file != file:
+            contents, mtime = json.loads(current_file.read_text()), current
+            contents["classes"] = {dtype: {family: {int(size_class): value for size_class, value in by_class.items()}
+                                           for family, by_class in families.items()}
+                                   for dtype, families in contents["speedups"].items()}
     except (OSError, ValueError):
-        _last_miss[target] = time.monotonic()
-        return None
-    return _loaded[target][1]
+        contents = mtime = None
+    _loaded[target] = (now, current_file, mtime, contents)
+    return contents
+
+
+def forget() -> None:
+    """Drop what was read, so the next lookup reads the file (after writing it, or
+    pointing NNHP_CACHE_DIR elsewhere)."""
+    _loaded.clear()
 
 
 def save(target: str, dtype: str, speedups: dict) -> pathlib.Path:
     """Record ``{family: {size class: speed-up}}`` for ``dtype``, beside what the file holds."""
     file = path(target)
     file.parent.mkdir(parents=True, exist_ok=True)
+    forget()                                # read what is on disk now, not what was
     contents = load(target) or {"machine": machine(target), "speedups": {}}
+    contents.pop("classes", None)
     contents["speedups"].setdefault(dtype, {}).update(
         {family: {str(size_class): round(float(value), 3) for size_class, value in by_class.items()}
          for family, by_class in speedups.items()})
@@ -160,7 +179,7 @@ def save(target: str, dtype: str, speedups: dict) -> pathlib.Path:
     temporary = file.with_suffix(f".{os.getpid()}.tmp")
     temporary.write_text(json.dumps(contents, indent=1, sort_keys=True))
     os.replace(temporary, file)       # readers see the old file or the new one, never half of it
-    _last_miss.pop(target, None)
+    forget()
     return file
 
 
@@ -169,7 +188,7 @@ def speedup(target: str, dtype: str, family: str, size: int) -> float | None:
     contents = load(target)
     if contents is None:
         return None
-    return contents["speedups"].get(dtype, {}).get(family, {}).get(str(size_class(size)))
+    return contents["classes"].get(dtype, {}).get(family, {}).get(size_class(size))
 
 
 def faster(target: str, dtype: str, family: str, size: int) -> bool | None:
@@ -186,9 +205,6 @@ def any_faster(target: str, dtype: str) -> bool:
 
 
 # --- measuring in the background ---------------------------------------------------------------
-_requested: dict = {}   # (target, dtype) -> the calibration process started for it, or None
-
-
 def calibration_enabled() -> bool:
     return os.environ.get(CALIBRATE_ENV, "").strip().lower() not in ("0", "off", "false", "no")
 
