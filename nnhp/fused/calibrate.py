@@ -7,7 +7,11 @@ median of the paired ratios (plain time / fused time) in the table "auto" reads.
 * A family is the work a fused step takes over, and only that: for
   ``dense_activation/relu`` the bias add, ReLU forward and backward and the bias
   gradient's sum (the matrix products around them are the same BLAS calls either
-  way, and would only dilute the ratio); for ``optimizer/Adam`` one whole ``step``.
+  way, and would only dilute the ratio). The other families run their fused step
+  (``steps.py``) with the kernels refused and with them insisted on: dropout, an
+  activation on its own and softmax + cross-entropy forward and backward, an
+  optimizer one ``step`` with its class's defaults (for SGD, RMSprop and Adam the
+  variants with the fewest operations, where the plain code is at its fastest).
   Both sides include writing their output (the plain side into new arrays, the
   fused side into reused buffers: what each really does in training).
 * On the CPU the clock is the thread's CPU time (``time.thread_time``), so time the

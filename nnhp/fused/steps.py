@@ -208,14 +208,15 @@ class FusedOptimizer:
     def __init__(self, optimizer, setting=None):
         self.optimizer, self.setting = optimizer, setting
         self.family = f"optimizer/{type(optimizer).__name__}"
+        self.kernels = None
 
     def step(self, params, grads) -> None:
         params, grads = list(params), list(grads)
-        kernels = None
+        self.kernels = None
         if params:
-            kernels = policy.choose(params[0], self.family, sum(param.size for param in params), self.setting)
-        if kernels is None:
+            self.kernels = policy.choose(params[0], self.family, sum(param.size for param in params), self.setting)
+        if self.kernels is None:
             return self.optimizer.step(params, grads)
         coeffs = self.optimizer.begin_step(params, grads)
         for param, grad, state in self.optimizer.flat_arrays(params, grads):
-            kernels.optimizer_update(self.optimizer, param, grad, state, coeffs)
+            self.kernels.optimizer_update(self.optimizer, param, grad, state, coeffs)

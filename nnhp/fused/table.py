@@ -41,13 +41,14 @@ MARGIN = 1.05
 CLASSES = tuple(range(6, 22, 2))
 #: How long another process's calibration lock counts as live.
 LOCK_SECONDS = 3600
-#: How often a process without a table looks for one again (seconds).
+#: How often a process looks at the file again, for measurements that arrived meanwhile (seconds).
 RECHECK_SECONDS = 2.0
 
 _PACKAGE = pathlib.Path(__file__).resolve().parent.parent          # the nnhp folder
-SOURCES = {"cpu": ("layers.py", "losses.py", "optim.py", "fused/numba_kernels.py", "fused/cpu.py",
-                   "fused/calibrate.py"),
-           "gpu": ("layers.py", "losses.py", "optim.py", "fused/cuda.py", "fused/calibrate.py")}
+#: The code whose speed is measured: both paths, and the measuring itself.
+SOURCES = {"cpu": ("layers.py", "losses.py", "optim.py", "fused/steps.py", "fused/numba_kernels.py",
+                   "fused/cpu.py", "fused/calibrate.py"),
+           "gpu": ("layers.py", "losses.py", "optim.py", "fused/steps.py", "fused/cuda.py", "fused/calibrate.py")}
 
 
 def size_class(size: int) -> int:
@@ -108,8 +109,9 @@ def machine(target: str) -> dict:
     sources = hashlib.sha256()
     for name in SOURCES[target]:
         sources.update((_PACKAGE / name).read_bytes())
-    if target == "gpu":
-        for path in sorted((_PACKAGE.parent / "kernels").glob("*.cu*")):
+    if target == "gpu":     # the .cu files: inside an installed package, else in the checkout
+        kernels = _PACKAGE / "kernels" if (_PACKAGE / "kernels").is_dir() else _PACKAGE.parent / "kernels"
+        for path in sorted(kernels.glob("*.cu*")):
             sources.update(path.read_bytes())
     described = {"target": target, "machine": platform.machine(), "cpu": cpu_model(),
                  "python": platform.python_version(), "numpy": numpy.__version__,
@@ -233,10 +235,13 @@ def request_calibration(target: str, dtype: str) -> None:
     # The child must import this same nnhp, installed or not.
     environment["PYTHONPATH"] = os.pathsep.join([str(_PACKAGE.parent)] + [
         entry for entry in environment.get("PYTHONPATH", "").split(os.pathsep) if entry])
-    folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "calibrate.log", "ab") as log:
-        _requested[target, dtype] = subprocess.Popen(
-            [sys.executable, "-m", "nnhp.fused", "--compile", "--target", target, "--dtypes", dtype,
-             "--background"], stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=environment,
-            start_new_session=True, close_fds=True)
+    try:
+        folder = cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "calibrate.log", "ab") as log:
+            _requested[target, dtype] = subprocess.Popen(
+                [sys.executable, "-m", "nnhp.fused", "--compile", "--target", target, "--dtypes", dtype,
+                 "--background"], stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=environment,
+                start_new_session=True, close_fds=True)
+    except OSError:
+        pass      # no cache folder we may write to, or no process to start: auto stays plain
