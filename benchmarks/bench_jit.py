@@ -1,7 +1,7 @@
 """Fused kernels under "auto" against plain NumPy: training steps, and a fresh process's first fit.
 
-    python benchmarks/bench_jit.py [--reps 200] [--batches 64 256 1024] [--first-fit-runs 3]
-                                   [--only steps|first-fit]
+    python benchmarks/bench_jit.py [--reps 200] [--batches 64 256 1024] [--fit-reps 5]
+                                   [--first-fit-runs 3] [--only steps|fits|first-fit]
 
 1. Calibration. "auto" uses a kernel only where ``python -m nnhp.fused --compile``
    measured it faster on this machine (``nnhp/fused/table.py``). If this machine has no
@@ -13,7 +13,9 @@
    every kernel forced on (``jit=True``, for comparison). The variants take turns step
    by step, so a busy machine disturbs all alike; median and minimum over ``--reps``
    steps after a warm-up.
-3. First fit in a fresh process: a new Python process builds a model, times one
+3. Whole fits: ``nnhp.fit`` under auto and plain NumPy, alternating in one process
+   (``FITS``: the configurations of the report that opened issue 15).
+4. First fit in a fresh process: a new Python process builds a model, times one
    ``nnhp.fit``, builds another and times a second, identical fit; the difference is
    what the first fit pays for loading (or compiling) anything. Runs ``--first-fit-runs``
    processes per variant, auto and plain alternating.
@@ -158,6 +160,36 @@ def bench_steps(batches, reps) -> None:
                   f"| {kernels_run(steps['auto'][1])} |", flush=True)
 
 
+#: Whole fits (and fresh-process first fits): the configurations of issue 15's report.
+FITS = [("784-512-256-10, batch 256, 16,384 rows, 2 epochs", [784, 512, 256, 10], 0.0, 256, 16384, 2),
+        ("64-128-64-10, dropout 0.1, batch 32, 1,797 rows, 2 epochs", [64, 128, 64, 10], 0.1, 32, 1797, 2)]
+
+
+def bench_fits(reps: int) -> None:
+    print(f"# whole nnhp.fit calls (Adam), auto and NumPy alternating in this process, {reps} each; "
+          "seconds, median (range)")
+    print("| model and fit | NumPy | auto | auto / NumPy speed-up | auto samples/s |")
+    print("|---|---:|---:|---:|---:|")
+    rng = numpy.random.default_rng(0)
+    for label, sizes, dropout, batch, rows, epochs in FITS:
+        X = rng.standard_normal((rows, sizes[0])).astype(numpy.float32)
+        y = rng.integers(0, sizes[-1], rows)
+        seconds = {"numpy": [], "auto": []}
+        for _ in range(reps + 1):                       # the first round warms both up, untimed
+            for name in ("numpy", "auto"):
+                model = nnhp.MLP(sizes, dropout=dropout, seed=0, jit=VARIANTS[name])
+                start = time.perf_counter()
+                nnhp.fit(model, X, y, optimizer=optim.Adam(lr=1e-3), epochs=epochs, batch_size=batch, seed=0)
+                seconds[name].append(time.perf_counter() - start)
+        plain, auto = (statistics.median(seconds[name][1:]) for name in ("numpy", "auto"))
+
+        def cell(name):
+            return f"{statistics.median(seconds[name][1:]):.3f} ({min(seconds[name][1:]):.3f}-" \
+                   f"{max(seconds[name][1:]):.3f})"
+        print(f"| {label} | {cell('numpy')} | {cell('auto')} | {plain / auto:.2f}x "
+              f"| {epochs * rows / auto:,.0f} |", flush=True)
+
+
 def first_fit(sizes, dropout, batch, rows, epochs, jit) -> dict:
     code = FIRST_FIT.format(root=ROOT, sizes=sizes, dropout=dropout, batch=batch, rows=rows, epochs=epochs,
                             jit=jit)
@@ -168,15 +200,12 @@ def first_fit(sizes, dropout, batch, rows, epochs, jit) -> dict:
 
 
 def bench_first_fit(runs: int) -> None:
-    configurations = [("784-512-256-10, batch 256, 16,384 rows, 2 epochs", [784, 512, 256, 10], 0.0, 256, 16384, 2),
-                      ("64-128-64-10, dropout 0.1, batch 32, 1,797 rows, 2 epochs", [64, 128, 64, 10], 0.1, 32, 1797,
-                       2)]
     print(f"# first fit in a fresh process: {runs} processes per variant, auto and NumPy alternating; "
           "seconds, median over the processes (range)")
     print("| model and fit | variant | import nnhp | first build | first fit | second fit "
           "| first fit - second fit |")
     print("|---|---|---:|---:|---:|---:|---:|")
-    for label, sizes, dropout, batch, rows, epochs in configurations:
+    for label, sizes, dropout, batch, rows, epochs in FITS:
         results = {"auto": [], "numpy": []}
         for _ in range(runs):
             for name, jit in (("auto", None), ("numpy", False)):
@@ -196,16 +225,19 @@ def main(argv=None) -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 256, 1024])
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--first-fit-runs", type=int, default=3)
-    parser.add_argument("--only", choices=("steps", "first-fit"))
+    parser.add_argument("--fit-reps", type=int, default=5)
+    parser.add_argument("--only", choices=("steps", "fits", "first-fit"))
     args = parser.parse_args(argv)
     if not policy.numba_available():
         sys.exit("bench_jit.py needs numba (pip install 'nnhp[jit]')")
     for line in machine_lines():
         print(line)
     ensure_calibrated()
-    if args.only != "first-fit":
+    if args.only in (None, "steps"):
         bench_steps(args.batches, args.reps)
-    if args.only != "steps":
+    if args.only in (None, "fits"):
+        bench_fits(args.fit_reps)
+    if args.only in (None, "first-fit"):
         bench_first_fit(args.first_fit_runs)
     print(f"# load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} at the end")
     print("# GPU (CuPy + kernels/*.cu): not measured here (bench_train.py --gpu, on a machine with one)")
