@@ -31,6 +31,10 @@ numbers are exactly those of one call on the whole array.
 
 The fused kernels (``nnhp.fused``) run the same update in one compiled pass: they reuse
 ``begin_step`` and ``flat_arrays`` and replace only ``_update``. Nothing here knows them.
+
+(Over ~450 lines: six optimizers, each a docstring of formulas and an ``_update`` that
+repeats them, plus the npz state serializer at the end, which DESIGN.md moves to its own
+``checkpoint.py``.)
 """
 from __future__ import annotations
 

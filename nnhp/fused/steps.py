@@ -139,8 +139,8 @@ class FusedActivation:
     def backward(self, grad_out):
         if self.kernels is None:
             return self.activation.backward(grad_out)
-        return self.kernels.activation_backward(grad_out, self.out, self.buffers.get("grad_in", grad_out.shape,
-                                                                                     grad_out), self.code, self.param)
+        grad_in = self.buffers.get("grad_in", grad_out.shape, grad_out)
+        return self.kernels.activation_backward(grad_out, self.out, grad_in, self.code, self.param)
 
 
 class FusedDropout:
