@@ -65,7 +65,8 @@ def main(argv=None) -> int:
             _print_table(args.target, dtype)
         return 0
     if args.background:
-        os.nice(19)
+        if hasattr(os, "nice"):
+            os.nice(19)              # the user's own work comes first
         if not _acquire_lock(args.target):
             return 0
     try:
