@@ -55,6 +55,9 @@ class Layer:
         raise NotImplementedError
 
     def backward(self, grad_out):
+        """dL/dx from ``grad_out`` = dL/dout. A layer with parameters also fills its
+        ``grads`` and takes ``need_input_grad=False`` (the network's first layer while
+        training), which lets it skip dL/dx and return None."""
         raise NotImplementedError
 
     def __repr__(self) -> str:

@@ -1,10 +1,10 @@
 """Models: a stack of layers sharing one flat parameter buffer.
 
 ``Sequential`` chains layers: ``forward`` runs them first to last, ``backward`` runs
-their gradients last to first. It runs them as an execution plan compiled when the
-model is built (``nnhp.fused.compile_plan``): the layers themselves, except where a
-fused step stands in for one or two of them (a Dense layer and its activation, say),
-so both loops are a plain walk over the plan's steps. All parameters live in one contiguous 1-D array
+their gradients last to first, as a plan compiled when the model is built
+(``nnhp.fused.compile_plan``): the layers themselves, except where a fused step stands
+in for one or two of them (a Dense layer and its activation, say), so both loops are a
+plain walk over the plan's steps. All parameters live in one contiguous 1-D array
 (``flat_params``) and each layer's ``W`` and ``b`` are reshaped *views* into it;
 gradients likewise (``flat_grads``). Training therefore updates the whole network with
 one vectorized optimizer step, and a checkpoint is a single array copy.
