@@ -1,20 +1,27 @@
-"""numba fused kernels vs plain NumPy: one training step, and each kernel alone.
+"""Fused kernels under "auto" against plain NumPy: training steps, and a fresh process's first fit.
 
-    python benchmarks/bench_jit.py [--batches 64 256 1024] [--reps 40] [--models ...]
-                                   [--kernels-only | --training-only]
+    python benchmarks/bench_jit.py [--reps 200] [--batches 64 256 1024] [--fit-reps 5]
+                                   [--first-fit-runs 3] [--only steps|fits|first-fit]
 
-Training step = forward + softmax cross-entropy + backward + Adam, as ``nnhp.fit``
-runs it, on the ReLU MLPs of ``ARCHITECTURES`` (float32), with every kernel off
-(``jit=False``: the NumPy reference) or on (``jit=True``). The two variants take
-turns step by step, so a busy machine disturbs both alike; median and minimum of
-``--reps`` steps after warm-up (which also loads or compiles the numba kernels).
-Beside them: the step's matrix products alone and one fused Adam pass alone, the
-two parts no fusion can remove, and the ceiling they put on the speed-up.
+1. Calibration. "auto" uses a kernel only where ``python -m nnhp.fused --compile``
+   measured it faster on this machine (``nnhp/fused/table.py``). If this machine has no
+   measurements yet, they are taken first, and the time that takes is printed: it is
+   what a machine pays once (in a background process when auto finds none).
+2. Training steps: forward + softmax cross-entropy + backward + Adam, as ``nnhp.fit``
+   runs them, for the MLPs of ``MODELS``, in three variants on identical data and
+   weights: plain NumPy (``jit=False``), "auto" (``jit=None``: the measured choice) and
+   every kernel forced on (``jit=True``, for comparison). The variants take turns step
+   by step, so a busy machine disturbs all alike; median and minimum over ``--reps``
+   steps after a warm-up.
+3. Whole fits: ``nnhp.fit`` under auto and plain NumPy, alternating in one process
+   (``FITS``: the configurations of the report that opened issue 15).
+4. First fit in a fresh process: a new Python process builds a model, times one
+   ``nnhp.fit``, builds another and times a second, identical fit; the difference is
+   what the first fit pays for loading (or compiling) anything. Runs ``--first-fit-runs``
+   processes per variant, auto and plain alternating.
 
-Kernel table: each fused kernel against the NumPy code it replaces, over a range
-of sizes: where the numba column wins is where ``nnhp.jit.MIN_SIZE`` (the "auto"
-thresholds) should start. GPU rows are printed as not measured unless CuPy sees a
-device (then nothing GPU-side is timed here either: that is bench_train.py --gpu).
+The machine (CPU model from /proc/cpuinfo, cores, load average at start and end) is printed
+with the results. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are dropped before NumPy loads.
 """
 import os
 import sys
@@ -27,79 +34,103 @@ if any(name in os.environ for name in _TUNING):
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import platform  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import time  # noqa: E402
 
 import numpy  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, ROOT)
 import nnhp  # noqa: E402
-from nnhp import jit, layers, losses, optim  # noqa: E402
+from nnhp import fused, losses, optim  # noqa: E402
+from nnhp.fused import calibrate, policy, table  # noqa: E402
 
-SIZES = [784, 512, 256, 10]
-
-#: The training-step table's models: (label, layer sizes, dropout rate). The first is
-#: the MLP that bench_train.py races against PyTorch; the last is the size of network
-#: that the README's tuning run on the digits set explores (units 32-256, dropout <= 0.3).
-ARCHITECTURES = {
-    "mnist": ("784-512-256-10", SIZES, 0.0),
-    "mnist-dropout": ("784-512-256-10, dropout 0.2", SIZES, 0.2),
-    "digits": ("64-128-128-10, dropout 0.1", [64, 128, 128, 10], 0.1),
+#: (label, layer sizes, dropout, batch sizes): the MLP bench_train.py races against PyTorch,
+#: and one of the size the README's digits tuning explores.
+MODELS = {
+    "mnist": ("784-512-256-10", [784, 512, 256, 10], 0.0, None),      # batches from --batches
+    "digits": ("64-128-64-10, dropout 0.1", [64, 128, 64, 10], 0.1, [32]),
 }
+VARIANTS = {"numpy": False, "auto": None, "on": True}
+
+#: The fresh-process probe: build, fit, build, fit; prints the two fits' seconds as JSON.
+FIRST_FIT = """
+import json, sys, time
+import numpy
+sys.path.insert(0, {root!r})
+started = time.perf_counter()
+import nnhp
+sizes, dropout, batch, rows, epochs, jit = {sizes!r}, {dropout!r}, {batch!r}, {rows!r}, {epochs!r}, {jit!r}
+rng = numpy.random.default_rng(0)
+X = rng.standard_normal((rows, sizes[0])).astype(numpy.float32)
+y = rng.integers(0, sizes[-1], rows)
+result = {{"import": time.perf_counter() - started}}
+for name in ("first", "second"):
+    start = time.perf_counter()
+    model = nnhp.MLP(sizes, dropout=dropout, seed=0, jit=jit)
+    result["build_" + name] = time.perf_counter() - start
+    start = time.perf_counter()
+    nnhp.fit(model, X, y, optimizer=nnhp.optim.Adam(lr=1e-3), epochs=epochs, batch_size=batch, seed=0)
+    result[name] = time.perf_counter() - start
+print(json.dumps(result))
+"""
 
 
-def make_step(batch: int, setting: bool, sizes=SIZES, dropout: float = 0.0):
-    """A closure running one training step, with fused kernels on or off everywhere."""
+def machine_lines() -> list[str]:
+    flags = set()
+    try:
+        with open("/proc/cpuinfo") as stream:
+            flags = set(next(line for line in stream if line.startswith("flags")).split(":")[1].split())
+    except (OSError, StopIteration):
+        pass
+    simd = [flag for flag in ("avx2", "avx512f", "fma") if flag in flags] or ["none reported"]
+    import numba
+    return [f"# CPU: {table.cpu_model()}; {os.cpu_count()} CPUs; SIMD: {', '.join(simd)}",
+            f"# python {platform.python_version()}, numpy {numpy.__version__}, numba {numba.__version__}; "
+            f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} at start",
+            f"# measurements: {table.path('cpu')}"]
+
+
+def ensure_calibrated() -> None:
+    if table.load("cpu") and table.load("cpu")["speedups"].get("float32"):
+        print(f"# calibration: this machine's measurements of {table.load('cpu')['measured']} are used")
+        return
+    print("# calibration: none for this machine yet; measuring now (once per machine and software)", flush=True)
+    start = time.perf_counter()
+    calibrate.calibrate("cpu", ["float32"])
+    print(f"# calibration took {time.perf_counter() - start:.1f} s (compiling the kernels included)")
+
+
+def make_step(sizes, dropout: float, batch: int, setting):
+    """One training step as nnhp.fit runs it, with the kernels as ``setting`` says; and
+    the parts that run it (the model's plan, the loss, the optimizer)."""
     rng = numpy.random.default_rng(0)
     X = rng.standard_normal((batch, sizes[0])).astype(numpy.float32)
     y = rng.integers(0, sizes[-1], batch)
-    model = nnhp.MLP(sizes, activation="relu", dropout=dropout, seed=0, jit=setting)
-    loss = losses.get("cross_entropy")
-    loss.jit = setting
-    optimizer = optim.Adam(lr=1e-3)
-    optimizer.jit = setting
+    model = nnhp.MLP(sizes, dropout=dropout, seed=0, jit=setting)
+    loss = fused.loss_step(losses.CrossEntropy(), setting)
+    optimizer = fused.optimizer_step(optim.Adam(lr=1e-3), setting)
 
     def step():
         out = model._forward(X, True)
         loss.forward(out, y)
         model.backward(loss.backward(), need_input_grad=False)
         optimizer.step([model.flat_params], [model.flat_grads])
-    return step, model
+    return step, model.plan + [loss, optimizer]
 
 
-def make_gemms(batch: int, model, sizes=SIZES):
-    """The step's matrix products alone (BLAS): per layer x @ W forward, x^T @ delta for
-    dW, and delta @ W^T for dL/dx except in the first layer. No fused kernel can shorten
-    these, so their time is the floor under any training step."""
-    rng = numpy.random.default_rng(0)
-    X = rng.standard_normal((batch, sizes[0])).astype(numpy.float32)
-    # Its own copies: touching either step's arrays would warm the cache for that step.
-    weights = [layer.params[0].copy() for layer in model.layers if isinstance(layer, layers.Dense)]
-    acts = [X] + [numpy.empty((batch, width), numpy.float32) for width in sizes[1:]]
-    weight_grads = [numpy.empty_like(W) for W in weights]
-
-    def gemms():
-        for k, W in enumerate(weights):
-            numpy.matmul(acts[k], W, out=acts[k + 1])
-        for k in range(len(weights) - 1, -1, -1):
-            numpy.matmul(acts[k].T, acts[k + 1], out=weight_grads[k])
-            if k > 0:
-                numpy.matmul(acts[k + 1], weights[k].T, out=acts[k])
-    return gemms
+def kernels_run(parts) -> str:
+    """The fused steps among ``parts`` that ran a kernel in the last training step."""
+    names = {"DenseActivation": "dense+act", "FusedActivation": "act", "FusedDropout": "dropout",
+             "FusedCrossEntropy": "softmax+CE", "FusedOptimizer": "Adam"}
+    ran = [names[type(part).__name__] for part in parts if getattr(part, "kernels", None) is not None]
+    return ", ".join(dict.fromkeys(ran)) or "none"
 
 
-def make_optimizer_pass(n_params: int):
-    """One fused Adam step over ``n_params`` float32 parameters alone: with the GEMMs, the
-    part of a training step that fusion cannot remove (it must touch every parameter,
-    gradient and moment once)."""
-    rng = numpy.random.default_rng(2)
-    params, grads = (rng.standard_normal(n_params).astype(numpy.float32) for _ in range(2))
-    optimizer = optim.Adam(lr=1e-3)
-    optimizer.jit = True
-    return lambda: optimizer.step([params], [grads])
-
-
-def interleaved(functions: dict, reps: int, warmup: int = 5) -> dict:
+def interleaved(functions: dict, reps: int, warmup: int = 10) -> dict:
     """Run the functions in turn, ``reps`` times each; per function (median, min) in ms."""
     for function in functions.values():
         for _ in range(warmup):
@@ -110,114 +141,106 @@ def interleaved(functions: dict, reps: int, warmup: int = 5) -> dict:
             start = time.perf_counter()
             function()
             times[name].append(time.perf_counter() - start)
-    return {name: (1e3 * float(numpy.median(t)), 1e3 * float(numpy.min(t))) for name, t in times.items()}
+    return {name: (1e3 * statistics.median(t), 1e3 * min(t)) for name, t in times.items()}
 
 
-def bench_training(batches, reps, architectures) -> list[str]:
-    rows = ["| model | batch | NumPy step (ms) | numba step (ms) | speed-up (median) | speed-up (min) "
-            "| GEMMs alone (ms) | fused Adam alone (ms) | ceiling (min) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    print("\n".join(rows), flush=True)
-    for name in architectures:
-        label, sizes, dropout = ARCHITECTURES[name]
-        for batch in batches:
-            plain, model = make_step(batch, False, sizes, dropout)
-            fused, _ = make_step(batch, True, sizes, dropout)
-            # All four in turn, so the floor is measured in the same conditions as the steps.
-            result = interleaved({"numpy": plain, "numba": fused, "gemms": make_gemms(batch, model, sizes),
-                                  "adam": make_optimizer_pass(model.flat_params.size)}, reps)
-            (p_med, p_min), (f_med, f_min) = result["numpy"], result["numba"]
-            (g_med, g_min), (a_med, a_min) = result["gemms"], result["adam"]
-            rows.append(f"| {label} | {batch} | {p_med:.2f} (min {p_min:.2f}) | {f_med:.2f} (min {f_min:.2f}) "
-                        f"| {p_med / f_med:.2f}x | {p_min / f_min:.2f}x | {g_med:.2f} (min {g_min:.2f}) "
-                        f"| {a_med:.2f} (min {a_min:.2f}) | {p_min / (g_min + a_min):.2f}x |")
-            print(rows[-1], flush=True)
-    print("# ceiling = NumPy step / (GEMMs + fused Adam), on minimums: the speed-up if every other "
-          "part of the fused step cost nothing")
-    return rows
+def bench_steps(batches, reps) -> None:
+    print(f"# training steps (ms), float32, ReLU, softmax CE + Adam; {reps} steps per variant, "
+          "interleaved, after warm-up")
+    print("| model | batch | NumPy | auto | all kernels on | auto / NumPy speed-up (median) | (min) "
+          "| auto runs |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    for label, sizes, dropout, model_batches in MODELS.values():
+        for batch in model_batches or batches:
+            steps = {name: make_step(sizes, dropout, batch, setting) for name, setting in VARIANTS.items()}
+            result = interleaved({name: step for name, (step, _) in steps.items()}, reps)
+            (n_med, n_min), (a_med, a_min), (o_med, o_min) = (result[name] for name in VARIANTS)
+            print(f"| {label} | {batch} | {n_med:.2f} (min {n_min:.2f}) | {a_med:.2f} (min {a_min:.2f}) "
+                  f"| {o_med:.2f} (min {o_min:.2f}) | {n_med / a_med:.2f}x | {n_min / a_min:.2f}x "
+                  f"| {kernels_run(steps['auto'][1])} |", flush=True)
 
 
-def kernel_cases(size: int):
-    """(name, plain function, fused function) for each kernel family at ``size`` elements."""
-    rng = numpy.random.default_rng(1)
-    cases = []
-    # Adam over a flat buffer of `size` parameters.
-    params = {s: rng.standard_normal(size).astype(numpy.float32) for s in (False, True)}
-    grad = rng.standard_normal(size).astype(numpy.float32)
-    opts = {s: optim.Adam(lr=1e-3) for s in (False, True)}
-    for s in opts:
-        opts[s].jit = s
-    cases.append(("Adam step", lambda: opts[False].step([params[False]], [grad]),
-                  lambda: opts[True].step([params[True]], [grad])))
-    # ReLU forward + backward on a (rows, 512) activation.
-    cols = 512 if size >= 512 else size
-    shape = (max(1, size // cols), cols)
-    x = rng.standard_normal(shape).astype(numpy.float32)
-    g = rng.standard_normal(shape).astype(numpy.float32)
-    relus = {s: layers.ReLU() for s in (False, True)}
-    for s in relus:
-        relus[s].jit = s
-    cases.append(("ReLU fwd+bwd", lambda: (relus[False].forward(x, True), relus[False].backward(g)),
-                  lambda: (relus[True].forward(x, True), relus[True].backward(g))))
-    tanhs = {s: layers.Tanh() for s in (False, True)}
-    for s in tanhs:
-        tanhs[s].jit = s
-    cases.append(("tanh fwd+bwd", lambda: (tanhs[False].forward(x, True), tanhs[False].backward(g)),
-                  lambda: (tanhs[True].forward(x, True), tanhs[True].backward(g))))
-    drops = {s: layers.Dropout(0.2) for s in (False, True)}
-    for s in drops:
-        drops[s].jit = s
-    cases.append(("dropout fwd+bwd", lambda: (drops[False].forward(x, True), drops[False].backward(g)),
-                  lambda: (drops[True].forward(x, True), drops[True].backward(g))))
-    # softmax + cross-entropy on (size / 10, 10) logits.
-    n = max(1, size // 10)
-    logits = rng.standard_normal((n, 10)).astype(numpy.float32)
-    labels = rng.integers(0, 10, n)
-    ces = {s: losses.CrossEntropy() for s in (False, True)}
-    for s in ces:
-        ces[s].jit = s
-    cases.append(("softmax+CE+grad", lambda: (ces[False].forward(logits, labels), ces[False].backward()),
-                  lambda: (ces[True].forward(logits, labels), ces[True].backward())))
-    return cases
+#: Whole fits (and fresh-process first fits): the configurations of issue 15's report.
+FITS = [("784-512-256-10, batch 256, 16,384 rows, 2 epochs", [784, 512, 256, 10], 0.0, 256, 16384, 2),
+        ("64-128-64-10, dropout 0.1, batch 32, 1,797 rows, 2 epochs", [64, 128, 64, 10], 0.1, 32, 1797, 2)]
 
 
-def bench_kernels(sizes, reps) -> list[str]:
-    rows = ["| kernel | elements | NumPy (ms) | numba (ms) | speed-up (median) |", "|---|---:|---:|---:|---:|"]
-    print("\n".join(rows), flush=True)
-    for size in sizes:
-        for name, plain, fused in kernel_cases(size):
-            result = interleaved({"numpy": plain, "numba": fused}, reps)
-            (p_med, _), (f_med, _) = result["numpy"], result["numba"]
-            rows.append(f"| {name} | {size:,} | {p_med:.4f} | {f_med:.4f} | {p_med / f_med:.2f}x |")
-            print(rows[-1], flush=True)
-    return rows
+def bench_fits(reps: int) -> None:
+    print(f"# whole nnhp.fit calls (Adam), auto and NumPy alternating in this process, {reps} each; "
+          "seconds, median (range)")
+    print("| model and fit | NumPy | auto | auto / NumPy speed-up | auto samples/s |")
+    print("|---|---:|---:|---:|---:|")
+    rng = numpy.random.default_rng(0)
+    for label, sizes, dropout, batch, rows, epochs in FITS:
+        X = rng.standard_normal((rows, sizes[0])).astype(numpy.float32)
+        y = rng.integers(0, sizes[-1], rows)
+        seconds = {"numpy": [], "auto": []}
+        for _ in range(reps + 1):                       # the first round warms both up, untimed
+            for name in ("numpy", "auto"):
+                model = nnhp.MLP(sizes, dropout=dropout, seed=0, jit=VARIANTS[name])
+                start = time.perf_counter()
+                nnhp.fit(model, X, y, optimizer=optim.Adam(lr=1e-3), epochs=epochs, batch_size=batch, seed=0)
+                seconds[name].append(time.perf_counter() - start)
+        plain, auto = (statistics.median(seconds[name][1:]) for name in ("numpy", "auto"))
+
+        def cell(name):
+            return f"{statistics.median(seconds[name][1:]):.3f} ({min(seconds[name][1:]):.3f}-" \
+                   f"{max(seconds[name][1:]):.3f})"
+        print(f"| {label} | {cell('numpy')} | {cell('auto')} | {plain / auto:.2f}x "
+              f"| {epochs * rows / auto:,.0f} |", flush=True)
+
+
+def first_fit(sizes, dropout, batch, rows, epochs, jit) -> dict:
+    code = FIRST_FIT.format(root=ROOT, sizes=sizes, dropout=dropout, batch=batch, rows=rows, epochs=epochs,
+                            jit=jit)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr)
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def bench_first_fit(runs: int) -> None:
+    print(f"# first fit in a fresh process: {runs} processes per variant, auto and NumPy alternating; "
+          "seconds, median over the processes (range)")
+    print("| model and fit | variant | import nnhp | first build | first fit | second fit "
+          "| first fit - second fit |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for label, sizes, dropout, batch, rows, epochs in FITS:
+        results = {"auto": [], "numpy": []}
+        for _ in range(runs):
+            for name, jit in (("auto", None), ("numpy", False)):
+                results[name].append(first_fit(sizes, dropout, batch, rows, epochs, jit))
+        for name, runs_of in results.items():
+            def cell(key):
+                values = [run[key] for run in runs_of]
+                return f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f})"
+            extra = [run["first"] - run["second"] for run in runs_of]
+            print(f"| {label} | {name} | {cell('import')} | {cell('build_first')} | {cell('first')} "
+                  f"| {cell('second')} | {statistics.median(extra):+.3f} ({min(extra):+.3f} to {max(extra):+.3f}) |",
+                  flush=True)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 256, 1024])
-    parser.add_argument("--reps", type=int, default=40)
-    parser.add_argument("--kernel-sizes", type=int, nargs="+",
-                        default=[1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 21])
-    parser.add_argument("--models", nargs="+", default=list(ARCHITECTURES), choices=list(ARCHITECTURES),
-                        help="training-step models (default: all)")
-    parser.add_argument("--kernels-only", action="store_true")
-    parser.add_argument("--training-only", action="store_true")
+    parser.add_argument("--reps", type=int, default=200)
+    parser.add_argument("--first-fit-runs", type=int, default=3)
+    parser.add_argument("--fit-reps", type=int, default=5)
+    parser.add_argument("--only", choices=("steps", "fits", "first-fit"))
     args = parser.parse_args(argv)
-    if not jit.available():
+    if not policy.numba_available():
         sys.exit("bench_jit.py needs numba (pip install 'nnhp[jit]')")
-    import numba
-    print(f"# python {platform.python_version()}, numpy {numpy.__version__}, numba {numba.__version__} "
-          f"(kernels single-threaded), {os.cpu_count()} CPUs, "
-          f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} at start")
-    if not args.kernels_only:
-        print(f"# training step, ReLU MLPs, float32, softmax CE + Adam; {args.reps} interleaved steps "
-              "after warm-up")
-        bench_training(args.batches, args.reps, args.models)
-    if not args.training_only:
-        print(f"# kernels alone; {args.reps} interleaved calls after warm-up")
-        bench_kernels(args.kernel_sizes, args.reps)
-    print("# GPU (CuPy + kernels/*.cu): not yet measured (no GPU in this session)")
+    for line in machine_lines():
+        print(line)
+    ensure_calibrated()
+    if args.only in (None, "steps"):
+        bench_steps(args.batches, args.reps)
+    if args.only in (None, "fits"):
+        bench_fits(args.fit_reps)
+    if args.only in (None, "first-fit"):
+        bench_first_fit(args.first_fit_runs)
+    print(f"# load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} at the end")
+    print("# GPU (CuPy + kernels/*.cu): not measured here (bench_train.py --gpu, on a machine with one)")
 
 
 if __name__ == "__main__":

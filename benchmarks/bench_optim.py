@@ -8,7 +8,8 @@ For each optimizer it times ``step`` on float32 parameters of an MLP 784-1024-19
 - nnhp on one flat buffer (how ``nnhp.fit`` calls it: one array for the whole model),
 - nnhp on the list of per-layer arrays (6 arrays),
 - with ``--fused``: nnhp's fused kernel on the flat buffer, where this nnhp has one
-  (``Optimizer.jit``, numba; the NumPy columns always set ``jit=False``),
+  (``nnhp.fused.optimizer_step(opt, True)``, numba; the other columns are the plain NumPy
+  ``opt.step``, which never runs a kernel),
 - torch.optim with ``foreach=True`` on per-layer arrays of the same shapes (NumPy
   arrays handed to torch with ``torch.from_numpy``), ``torch.set_num_threads(threads)``.
 
@@ -94,7 +95,7 @@ def main(argv=None):
                         help="override Optimizer.block_size (0: whole arrays)")
     parser.add_argument("--only", default=None, help="run only configs whose label contains this")
     parser.add_argument("--fused", action="store_true",
-                        help="add a column for nnhp's fused kernel (Optimizer.jit=True), where it has one")
+                        help="add a column for nnhp's fused kernel (nnhp.fused.optimizer_step), where it has one")
     args = parser.parse_args(argv)
 
     try:
@@ -118,7 +119,7 @@ def main(argv=None):
     fused = args.fused and fused_available()
     if fused:
         import numba
-        print("# nnhp fused: the numba kernel behind Optimizer.jit=True (single-threaded, as fit runs it)")
+        print("# nnhp fused: the numba kernel of nnhp.fused.optimizer_step (single-threaded, as fit runs it)")
     columns = ["nnhp flat (ms)", "nnhp per-layer (ms)"] + (["nnhp fused flat (ms)"] if fused else [])
     if torch is not None:
         columns += ["torch foreach (ms)", "flat / torch", "min: nnhp flat / torch (ms)"]
@@ -130,10 +131,11 @@ def main(argv=None):
 
         def nnhp_optimizer(jit=False):
             opt = getattr(optim, cls_name)(**kwargs)
-            if hasattr(opt, "jit"):
-                opt.jit = jit   # the NumPy columns time the NumPy code, whatever NNHP_JIT says
             if args.block_size is not None:
                 opt.block_size = args.block_size or None
+            if jit:
+                from nnhp import fused
+                return fused.optimizer_step(opt, True)
             return opt
 
         steps = []
@@ -162,8 +164,10 @@ def main(argv=None):
 
 
 def fused_available():
-    """Whether this nnhp has fused optimizer kernels (Optimizer.jit) and numba to run them."""
-    if not hasattr(optim.Optimizer, "jit"):
+    """Whether this nnhp has fused optimizer kernels (nnhp.fused) and numba to run them."""
+    try:
+        import nnhp.fused  # noqa: F401
+    except ImportError:
         return False
     try:
         import numba  # noqa: F401

@@ -23,8 +23,9 @@ for the real CPU.
 On a GPU (``--gpu``)
 --------------------
 nnhp on CuPy (``nnhp-cupy``: one ``nnhp.fit`` call on NumPy data, which fit moves to the
-device once; ``nnhp-cupy-plain``: the same with ``jit=False``, plain CuPy without the
-kernels of ``kernels/*.cu``) against PyTorch CUDA (data on the device once, shuffled
+device once, with the kernels of ``kernels/*.cu`` where this GPU measured them faster --
+measured first if it has not been; ``nnhp-cupy-plain``: the same with ``jit=False``, plain
+CuPy without them) against PyTorch CUDA (data on the device once, shuffled
 there each epoch; Adam's default multi-tensor ``foreach`` step in ``torch-cuda``, its
 ``fused=True`` step in ``torch-cuda-fused``), at batch sizes 1024, 4096 and 16384.
 Every epoch ends with a device synchronization before the clock is read; 10 epochs are
@@ -136,7 +137,7 @@ def nnhp_engine(X, y, batch_size, seed=0, jit=None, backend=None, synchronize=No
     """One nnhp.fit call for all epochs, as a user would run it; a callback times each epoch.
 
     ``jit=None`` is the default (numba's fused kernels where installed and measured
-    faster; on the GPU the kernels of kernels/*.cu); ``jit=False`` is the plain NumPy
+    faster on this machine; on the GPU the kernels of kernels/*.cu, likewise); ``jit=False`` is the plain NumPy
     (or CuPy) path. ``backend="cupy"``: the model lives on the GPU, and fit moves the
     NumPy data there once; ``synchronize`` then waits for the device at each epoch's
     start and end (fit reads its scalars once per epoch, which waits too, but the
@@ -428,7 +429,9 @@ def cpu_main(args) -> int:
             versions.append(f"{module} {__import__(module).__version__}")
         except ImportError:
             versions.append(f"{module} not installed")
-    print("; ".join(versions) + " (nnhp = fused numba kernels where faster; nnhp-numpy = plain NumPy path)")
+    print("; ".join(versions) + " (nnhp = fused numba kernels where measured faster on this machine; "
+          "nnhp-numpy = plain NumPy path)")
+    ensure_measurements("cpu")
     print(f"MLP {'-'.join(map(str, SIZES))}, {args.samples} samples, {flops / 1e6:.3f} MFLOP/sample "
           f"(exact count); each engine in its own process, {args.epochs} timed epochs after a warm-up, "
           f"{args.repeat} repeats\n")
@@ -528,6 +531,21 @@ def gpu_description(cupy) -> tuple[str, str]:
                   f"{cuda_version_text(cupy.cuda.runtime.driverGetVersion())}")
 
 
+def ensure_measurements(target: str) -> None:
+    """``nnhp`` and ``nnhp-cupy`` run as a user's nnhp does (auto): with this machine's
+    measurements of which kernels beat the plain code. Take them first if there are none
+    (what auto would do in the background on first use), so no timed epoch runs before."""
+    from nnhp.fused import calibrate, policy, table
+    if target == "cpu" and not policy.numba_available():
+        return
+    if (table.load(target) or {"speedups": {}})["speedups"].get("float32"):
+        return
+    start = time.perf_counter()
+    calibrate.calibrate(target, ["float32"])
+    print(f"measured this machine's {target} kernels against the plain code first "
+          f"({time.perf_counter() - start:.0f} s; python -m nnhp.fused --show --target {target} prints them)")
+
+
 def gpu_main(args) -> int:
     reason = gpu_unavailable_reason()
     engines = [] if reason else [name for name in args.engines if available(name)]
@@ -540,6 +558,7 @@ def gpu_main(args) -> int:
     removed_tf32 = os.environ.pop("CUPY_TF32", None)   # the workers inherit this environment
     flops = exact_flops_per_sample(SIZES)
     name, description = gpu_description(cupy)
+    ensure_measurements("gpu")
     peak = gpu_gemm_peak()
     print(f"device: {description}; cupy {cupy.__version__}; numpy {numpy.__version__}; "
           f"float32 GEMM peak {peak / 1e9:.1f} GFLOP/s (CuPy matmul, 4096^2 and 8192^2, best of 5 each)")
@@ -548,7 +567,7 @@ def gpu_main(args) -> int:
                   "= torch.backends.cudnn.allow_tf32 = False)" if torch_reason is None else torch_reason)
     tf32_text = (f"CuPy without TF32 (CUPY_TF32={removed_tf32} removed from the environment)"
                  if removed_tf32 is not None else "CuPy without TF32 (CUPY_TF32 unset)")
-    print(f"{torch_text}; {tf32_text}; nnhp-cupy = kernels/*.cu fused kernels, nnhp-cupy-plain = "
+    print(f"{torch_text}; {tf32_text}; nnhp-cupy = auto (kernels/*.cu where measured faster), nnhp-cupy-plain = "
           "jit=False (plain CuPy); torch-cuda = Adam foreach (default), torch-cuda-fused = Adam(fused=True)"
           + (f"; NNHP_JIT={os.environ['NNHP_JIT']} in the environment" if "NNHP_JIT" in os.environ else ""))
     print(f"MLP {'-'.join(map(str, SIZES))}, {args.samples} samples, {flops / 1e6:.3f} MFLOP/sample "
@@ -620,11 +639,11 @@ def nnhp_step_seconds(cupy, class_name: str, options: dict, jit: bool, grad, cal
     """``optimizer.step([param], [grad])`` on a fresh zero param; ``jit`` True: its CUDA
     kernel, False: the plain CuPy code. Returns (seconds per step, bytes per element)."""
     optimizer = getattr(nnhp.optim, class_name)(**options)
-    optimizer.jit = jit
+    stepper = nnhp.fused.optimizer_step(optimizer, jit)
     param = cupy.zeros_like(grad)
-    seconds = step_seconds(lambda: optimizer.step([param], [grad]), calls, repeats, cupy_seconds)
+    seconds = step_seconds(lambda: stepper.step([param], [grad]), calls, repeats, cupy_seconds)
     bytes_per_element = optimizer_bytes_per_element(optimizer, grad.dtype.itemsize)
-    del optimizer, param
+    del optimizer, stepper, param
     release_gpu_memory()
     return seconds, bytes_per_element
 

@@ -1,5 +1,5 @@
 // Activations, fused with the Dense layer's bias (forward) and with the incoming
-// gradient (backward). Codes as in nnhp.jit.ACTIVATION_CODES.
+// gradient (backward). Codes as in nnhp.fused.shared.ACTIVATION_CODES.
 //
 // Why fuse: out = f(x @ W + b) done as "add the bias" then "apply f" reads and writes
 // the (n, units) activations twice; here each element is loaded once, gets its bias

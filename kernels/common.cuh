@@ -1,4 +1,4 @@
-// Shared by every kernel file (nnhp/cuda.py pastes it in place of the #include).
+// Shared by every kernel file (nnhp/fused/cuda.py pastes it in place of the #include).
 //
 // Each .cu file is compiled twice, with -DREAL=float and -DREAL=double: the kernels
 // are written once for `real` and exist for both dtypes under the same names.

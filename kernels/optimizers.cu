@@ -7,7 +7,8 @@
 // all the step needs, so it runs at the card's memory bandwidth.
 //
 // Each kernel mirrors the `_update` of its class in nnhp/optim.py operation for
-// operation (see the formulas there); flags arrive as ints, rates as `real`.
+// operation (see the formulas there); flags arrive as ints, rates as `real`, in the
+// order nnhp/fused/shared.py builds them.
 #include "common.cuh"
 
 // g + lambda theta (coupled weight decay, L2 folded into the gradient)
@@ -78,12 +79,12 @@ extern "C" __global__ void rmsprop_update(long long n, real* param, const real* 
     }
 }
 
-// Adam and AdamW: theta -= m / (sqrt(v) + eps c) * (step_size c), c = sqrt(1 - beta2^t)
-// (scaled_eps and scaled_step_size carry c); decoupled: theta *= 1 - lr lambda first.
+// Adam and AdamW: theta -= step_size * m / (sqrt(v) / sqrt(1 - beta2^t) + eps),
+// step_size = lr / (1 - beta1^t); decoupled: theta *= 1 - lr lambda first.
 extern "C" __global__ void adam_update(long long n, real* param, const real* grad, real* exp_avg,
-                                       real* exp_avg_sq, real* max_exp_avg_sq, real scaled_step_size,
-                                       real scaled_eps, real beta1, real one_minus_beta1, real beta2,
-                                       real one_minus_beta2, real weight_decay, int use_decay,
+                                       real* exp_avg_sq, real* max_exp_avg_sq, real step_size,
+                                       real bias_correction2_sqrt, real eps, real beta1, real one_minus_beta1,
+                                       real beta2, real one_minus_beta2, real weight_decay, int use_decay,
                                        real decay_factor, int decoupled, int amsgrad) {
     GRID_STRIDE_LOOP(i, n) {
         real p = param[i];
@@ -102,6 +103,6 @@ extern "C" __global__ void adam_update(long long n, real* param, const real* gra
             if (max_exp_avg_sq[i] > v) v = max_exp_avg_sq[i];
             max_exp_avg_sq[i] = v;
         }
-        param[i] = p - m / (nn_sqrt(v) + scaled_eps) * scaled_step_size;
+        param[i] = p - m / (nn_sqrt(v) / bias_correction2_sqrt + eps) * step_size;
     }
 }

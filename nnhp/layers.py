@@ -10,18 +10,18 @@ forward pass is one matrix product ``x @ W``.
 
 Parameters and gradients are *views* into the model's two flat buffers (see
 ``nnhp.model``): a layer never allocates its own weights, so an optimizer can update
-the whole network in one vectorized step. During training, layers also reuse their
-output and gradient arrays from batch to batch (``_buffer``) instead of allocating
-new ones: same numbers, less memory traffic.
+the whole network in one vectorized step.
+
+This file is the reference: plain array code, read as the formulas in the docstrings.
+Compiled kernels that do some of these passes faster (a Dense layer's bias together
+with its activation, dropout) live in ``nnhp.fused``, which the model puts in place of
+a layer when they measured faster; they are tested against the code here.
 """
 from __future__ import annotations
-
-import functools
 
 import numpy
 
 from . import init as initializers
-from . import jit as _jit
 from . import philox
 from .backend import array_module
 
@@ -32,8 +32,6 @@ class Layer:
     def __init__(self):
         self.params: list = []   # views into the model's flat parameter buffer
         self.grads: list = []    # views into the model's flat gradient buffer
-        self._buffers: dict = {}
-        self.jit = None          # fused kernels: None follows NNHP_JIT (see nnhp.jit); set by the model
 
     # --- parameters -------------------------------------------------------------
     def param_shapes(self) -> list[tuple[int, ...]]:
@@ -57,27 +55,10 @@ class Layer:
         raise NotImplementedError
 
     def backward(self, grad_out):
+        """dL/dx from ``grad_out`` = dL/dout. A layer with parameters also fills its
+        ``grads`` and takes ``need_input_grad=False`` (the network's first layer while
+        training), which lets it skip dL/dx and return None."""
         raise NotImplementedError
-
-    def _buffer(self, key: str, shape, like, dtype=None):
-        """A scratch array kept from call to call.
-
-        It holds as many rows as the largest batch seen, and a smaller batch (the ragged
-        last one of an epoch) gets its leading rows: a contiguous view, no reallocation.
-        """
-        buffer = self._buffers.get(key)
-        dtype = like.dtype if dtype is None else dtype
-        if (buffer is None or buffer.dtype != dtype or buffer.shape[1:] != tuple(shape[1:])
-                or buffer.shape[0] < shape[0]):
-            buffer = array_module(like).empty(shape, dtype=dtype)
-            self._buffers[key] = buffer
-        return buffer if buffer.shape[0] == shape[0] else buffer[:shape[0]]
-
-    def _output(self, key: str, x, training: bool, dtype=None):
-        """Where to write an output shaped like ``x``: a reused buffer while training."""
-        if training:
-            return self._buffer(key, x.shape, x, dtype)
-        return array_module(x).empty(x.shape, dtype=x.dtype if dtype is None else dtype)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
@@ -130,16 +111,8 @@ class Dense(Layer):
         return config
 
     def forward(self, x, training=False):
-        xp = array_module(x)
-        W, b = self.params
         self.x = x
-        if training:
-            out = self._buffer("out", (x.shape[0], self.n_out), x)
-            xp.matmul(x, W, out=out)
-        else:
-            out = x @ W
-        out += b
-        return out
+        return x @ self.W + self.b
 
     def backward(self, grad_out, need_input_grad: bool = True):
         xp = array_module(grad_out)
@@ -149,48 +122,20 @@ class Dense(Layer):
         grad_out.sum(axis=0, out=db)
         if not need_input_grad:
             return None
-        grad_in = self._buffer("grad_in", self.x.shape, grad_out)
-        return xp.matmul(grad_out, self.params[0].T, out=grad_in)
-
-
-def fusable(method):
-    """Let a fused kernel stand in for an activation's ``forward`` or ``backward``.
-
-    When ``nnhp.jit`` has a kernel for the array (numba on the CPU, CUDA on the GPU; see
-    there for when), the activation's ``_fused_forward``/``_fused_backward`` runs it;
-    otherwise the NumPy code of the decorated method runs: it is the reference the
-    kernels are tested against.
-    """
-    fused_method = f"_fused_{method.__name__}"
-
-    @functools.wraps(method)
-    def dispatch(self, array, *args, **kwargs):
-        kernels = _jit.fused(array, self.jit, self.name)
-        if kernels is not None:
-            return getattr(self, fused_method)(kernels, array, *args, **kwargs)
-        return method(self, array, *args, **kwargs)
-    return dispatch
+        return grad_out @ self.W.T
 
 
 class Activation(Layer):
-    """An elementwise nonlinearity ``out = f(x)``; backward is ``grad_out * f'(x)``."""
+    """An elementwise nonlinearity ``out = f(x)``; backward is ``grad_out * f'(x)``.
+
+    Every f' here can be written with the output alone, so ``forward`` keeps ``out``
+    and nothing else."""
 
     name = "identity"
 
     def gain(self) -> float:
         """The initialization gain for weights feeding this activation."""
         return initializers.gain(self.name)
-
-    # Fused kernels (numba on the CPU, CUDA on the GPU; see nnhp.jit) do forward or
-    # backward in one pass. Backward then needs only the output: f'(x) is a function
-    # of out = f(x) for every activation here.
-    def _fused_forward(self, kernels, x, training=False):
-        self.out = kernels.activation_forward(x, self._output("out", x, training), self)
-        return self.out
-
-    def _fused_backward(self, kernels, grad_out):
-        grad_in = self._buffer("grad_in", grad_out.shape, grad_out)
-        return kernels.activation_backward(grad_out, self.out, grad_in, self)
 
 
 class Identity(Activation):
@@ -210,17 +155,13 @@ class ReLU(Activation):
 
     name = "relu"
 
-    @fusable
     def forward(self, x, training=False):
-        xp = array_module(x)
-        self.out = xp.maximum(x, 0, out=self._output("out", x, training))
+        self.out = array_module(x).maximum(x, 0)
         return self.out
 
-    @fusable
     def backward(self, grad_out):
-        xp = array_module(grad_out)
         # out > 0 exactly where x > 0, so the cached output is all backward needs.
-        return xp.multiply(grad_out, self.out > 0, out=self._buffer("grad_in", grad_out.shape, grad_out))
+        return grad_out * (self.out > 0)
 
 
 class LeakyReLU(Activation):
@@ -240,24 +181,13 @@ class LeakyReLU(Activation):
     def config(self):
         return {"negative_slope": self.negative_slope}
 
-    @fusable
     def forward(self, x, training=False):
-        xp = array_module(x)
-        out = self._output("out", x, training)
-        # max(x, slope * x) equals the piecewise definition because 0 <= slope < 1.
-        xp.multiply(x, x.dtype.type(self.negative_slope), out=out)
-        self.out = xp.maximum(x, out, out=out)
+        self.out = array_module(x).where(x > 0, x, self.negative_slope * x)
         return self.out
 
-    @fusable
     def backward(self, grad_out):
-        xp = array_module(grad_out)
-        # grad_out * slope everywhere, then grad_out itself where x > 0 (exactly where out > 0).
-        grad_in = xp.multiply(grad_out, grad_out.dtype.type(self.negative_slope),
-                              out=self._buffer("grad_in", grad_out.shape, grad_out))
-        positive = xp.greater(self.out, 0, out=self._buffer("positive", grad_out.shape, grad_out, bool))
-        xp.copyto(grad_in, grad_out, where=positive)
-        return grad_in
+        slope = array_module(grad_out).where(self.out > 0, 1, self.negative_slope)   # out > 0 where x > 0
+        return grad_out * slope.astype(grad_out.dtype)
 
 
 class ELU(Activation):
@@ -274,28 +204,14 @@ class ELU(Activation):
     def config(self):
         return {"alpha": self.alpha}
 
-    @fusable
     def forward(self, x, training=False):
         xp = array_module(x)
-        out = self._output("out", x, training)
-        # expm1 of min(x, 0): accurate near 0 and never overflows for large positive x.
-        xp.minimum(x, 0, out=out)
-        xp.expm1(out, out=out)
-        out *= x.dtype.type(self.alpha)
-        xp.copyto(out, x, where=xp.greater(x, 0, out=self._buffer("positive", x.shape, x, bool)))
-        self.out = out
-        return out
+        # expm1 of min(x, 0): accurate near 0, and no overflow for the large x the where drops.
+        self.out = xp.where(x > 0, x, self.alpha * xp.expm1(xp.minimum(x, 0)))
+        return self.out
 
-    @fusable
     def backward(self, grad_out):
-        xp = array_module(grad_out)
-        # grad_out * (out + alpha) everywhere, then grad_out itself where x > 0 (where out > 0).
-        grad_in = xp.add(self.out, grad_out.dtype.type(self.alpha),
-                         out=self._buffer("grad_in", grad_out.shape, grad_out))
-        grad_in *= grad_out
-        positive = xp.greater(self.out, 0, out=self._buffer("positive", grad_out.shape, grad_out, bool))
-        xp.copyto(grad_in, grad_out, where=positive)
-        return grad_in
+        return grad_out * array_module(grad_out).where(self.out > 0, 1, self.out + self.alpha)
 
 
 class Tanh(Activation):
@@ -303,19 +219,12 @@ class Tanh(Activation):
 
     name = "tanh"
 
-    @fusable
     def forward(self, x, training=False):
-        xp = array_module(x)
-        self.out = xp.tanh(x, out=self._output("out", x, training))
+        self.out = array_module(x).tanh(x)
         return self.out
 
-    @fusable
     def backward(self, grad_out):
-        xp = array_module(grad_out)
-        grad_in = self._buffer("grad_in", grad_out.shape, grad_out)
-        xp.multiply(self.out, self.out, out=grad_in)
-        xp.subtract(grad_out.dtype.type(1), grad_in, out=grad_in)
-        return xp.multiply(grad_in, grad_out, out=grad_in)
+        return grad_out * (1 - self.out * self.out)
 
 
 class Sigmoid(Activation):
@@ -327,25 +236,12 @@ class Sigmoid(Activation):
 
     name = "sigmoid"
 
-    @fusable
     def forward(self, x, training=False):
-        xp = array_module(x)
-        half = x.dtype.type(0.5)
-        out = self._output("out", x, training)
-        xp.multiply(x, half, out=out)
-        xp.tanh(out, out=out)
-        out += 1
-        out *= half
-        self.out = out
-        return out
+        self.out = 0.5 * (1 + array_module(x).tanh(0.5 * x))
+        return self.out
 
-    @fusable
     def backward(self, grad_out):
-        xp = array_module(grad_out)
-        grad_in = self._buffer("grad_in", grad_out.shape, grad_out)
-        xp.subtract(grad_out.dtype.type(1), self.out, out=grad_in)
-        grad_in *= self.out
-        return xp.multiply(grad_in, grad_out, out=grad_in)
+        return grad_out * (self.out * (1 - self.out))
 
 
 class Dropout(Layer):
@@ -372,8 +268,7 @@ class Dropout(Layer):
         self.p = float(p)
         self.rng = numpy.random.default_rng()  # replaced by the model's generator
         self.key = None       # this step's Philox key (None: no mask in effect)
-        self.mask = None      # the stored mask (plain path only)
-        self._kernels = None  # the fused kernels that applied it, if any
+        self.mask = None
 
     def config(self):
         return {"p": self.p}
@@ -383,27 +278,21 @@ class Dropout(Layer):
             self.key = self.mask = None
             return x
         keep_prob = 1.0 - self.p
-        self.key = philox.new_key(self.rng)
-        out = self._buffer("out", x.shape, x)
-        self._kernels = _jit.fused(x, self.jit, "dropout")
-        if self._kernels is not None:
-            self.mask = None   # backward recomputes it from the key
-            return self._kernels.dropout_apply(x, out, self.key, keep_prob)
-        xp = array_module(x)
-        mask = self._buffer("mask", x.shape, x)
-        # mask = [u < keep_prob] / keep_prob, written into the reused buffer
-        mask[...] = xp.asarray(philox.keep_mask(self.key, x.shape, keep_prob))
-        mask *= x.dtype.type(1.0 / keep_prob)
-        self.mask = mask
-        return xp.multiply(x, mask, out=out)
+        kept = array_module(x).asarray(philox.keep_mask(self.next_key(), x.shape, keep_prob))
+        self.mask = kept * x.dtype.type(1.0 / keep_prob)
+        return x * self.mask
 
     def backward(self, grad_out):
-        if self.key is None:
-            return grad_out
-        grad_in = self._buffer("grad_in", grad_out.shape, grad_out)
         if self.mask is None:
-            return self._kernels.dropout_apply(grad_out, grad_in, self.key, 1.0 - self.p)
-        return array_module(grad_out).multiply(grad_out, self.mask, out=grad_in)
+            return grad_out
+        return grad_out * self.mask
+
+    def next_key(self) -> int:
+        """A fresh Philox key for this training step, from the model's generator; kept
+        in ``key`` (the mask is a function of it) and the old mask dropped."""
+        self.key = philox.new_key(self.rng)
+        self.mask = None
+        return self.key
 
 
 ACTIVATIONS = {cls.name: cls for cls in (ReLU, LeakyReLU, ELU, Tanh, Sigmoid, Identity)}

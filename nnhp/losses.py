@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy
 
-from . import jit as _jit
 from .backend import array_module
 from .data import check_labels, check_targets
 
@@ -23,7 +22,6 @@ class Loss:
 
     name = ""
     classification = False
-    jit = None   # fused kernels: None follows the model being trained / NNHP_JIT (nnhp.jit)
 
     def prepare_targets(self, y, n_outputs: int, xp=numpy, dtype=numpy.float32):
         """Validate ``y`` for this loss and model width; return it on ``xp`` in the form
@@ -37,8 +35,7 @@ class Loss:
     def backward(self):
         raise NotImplementedError
 
-    @staticmethod
-    def _aligned(out, y):
+    def match_targets(self, out, y):
         """``y`` shaped like ``out``, or a clear error.
 
         Targets of shape (n,) for a single output become (n, 1). Anything else must match
@@ -99,17 +96,16 @@ class CrossEntropy(Loss):
                              "probabilities (non-negative, each row summing to 1)")
         return xp.asarray(targets, dtype=dtype)
 
-    def forward(self, out, y):
+    def match_targets(self, out, y):
+        """Labels ``(n,)`` for ``n`` rows of logits, or target rows shaped like them."""
         if y.ndim == 1:
             if y.shape[0] != out.shape[0]:
                 raise ValueError(f"{y.shape[0]} labels for {out.shape[0]} rows of outputs")
-        else:
-            y = self._aligned(out, y)
-        if (kernels := _jit.fused(out, self.jit, "softmax_cross_entropy")) is not None:
-            # One pass per row: softmax, loss and gradient together (backward returns it).
-            self.grad = array_module(out).empty(out.shape, dtype=out.dtype)
-            return kernels.softmax_cross_entropy(out, y, self.grad)
-        self.grad = None
+            return y
+        return super().match_targets(out, y)
+
+    def forward(self, out, y):
+        y = self.match_targets(out, y)
         xp = array_module(out)
         n = out.shape[0]
         row_max = out.max(axis=1, keepdims=True)
@@ -127,8 +123,6 @@ class CrossEntropy(Loss):
         return loss
 
     def backward(self):
-        if self.grad is not None:
-            return self.grad
         xp = array_module(self.probabilities)
         n = self.probabilities.shape[0]
         scale = self.probabilities.dtype.type(1.0 / n)
@@ -167,7 +161,7 @@ class BinaryCrossEntropy(Loss):
 
     def forward(self, out, y):
         xp = array_module(out)
-        y = self._aligned(out, y)
+        y = self.match_targets(out, y)
         losses = xp.maximum(out, 0) - out * y + xp.log1p(xp.exp(-xp.abs(out)))
         self.out, self.y = out, y
         return losses.sum() / out.size
@@ -194,7 +188,7 @@ class MeanSquaredError(Loss):
     name = "mse"
 
     def forward(self, out, y):
-        self.diff = out - self._aligned(out, y)
+        self.diff = out - self.match_targets(out, y)
         return (self.diff * self.diff).sum() / out.size
 
     def backward(self):
@@ -208,7 +202,7 @@ class MeanAbsoluteError(Loss):
 
     def forward(self, out, y):
         xp = array_module(out)
-        self.diff = out - self._aligned(out, y)
+        self.diff = out - self.match_targets(out, y)
         return xp.abs(self.diff).sum() / out.size
 
     def backward(self):
@@ -232,7 +226,7 @@ class Huber(Loss):
 
     def forward(self, out, y):
         xp = array_module(out)
-        self.diff = out - self._aligned(out, y)
+        self.diff = out - self.match_targets(out, y)
         abs_diff = xp.abs(self.diff)
         quadratic = xp.minimum(abs_diff, self.delta)
         # 0.5 q^2 + delta (|d| - q): equals both branches of the piecewise formula.

@@ -1,7 +1,10 @@
 """Models: a stack of layers sharing one flat parameter buffer.
 
 ``Sequential`` chains layers: ``forward`` runs them first to last, ``backward`` runs
-their gradients last to first. All parameters live in one contiguous 1-D array
+their gradients last to first, as a plan compiled when the model is built
+(``nnhp.fused.compile_plan``): the layers themselves, except where a fused step stands
+in for one or two of them (a Dense layer and its activation, say), so both loops are a
+plain walk over the plan's steps. All parameters live in one contiguous 1-D array
 (``flat_params``) and each layer's ``W`` and ``b`` are reshaped *views* into it;
 gradients likewise (``flat_grads``). Training therefore updates the whole network with
 one vectorized optimizer step, and a checkpoint is a single array copy.
@@ -18,7 +21,7 @@ import zipfile
 
 import numpy
 
-from . import jit as _jit
+from . import fused
 from . import layers as layer_types
 from . import losses
 from .backend import get_backend, make_rng, to_numpy
@@ -38,9 +41,10 @@ class Sequential:
     ``dtype``: "float32" or "float64"; None means float32, or the dtype of a Backend object
     passed as ``backend`` (``nnhp.backend.get_backend("cupy", "float64")``).
 
-    ``jit``: fused kernels (numba on the CPU, CUDA on the GPU; see ``nnhp.jit``).
-    None follows ``NNHP_JIT`` (default: where measured faster), False keeps the plain
-    array code, True insists. ``fit``/``evaluate`` pass it on to the loss and optimizer.
+    ``jit``: fused kernels (numba on the CPU, CUDA on the GPU; see ``nnhp.fused``).
+    None follows ``NNHP_JIT`` (default: where measured faster on this machine), False
+    keeps the plain array code, True insists. ``fit``/``evaluate`` pass it on to the
+    loss and optimizer. ``plan``: the steps ``forward`` and ``backward`` run.
     """
 
     def __init__(self, layers, seed=0, dtype=None, backend=None, *, jit=None):
@@ -54,13 +58,23 @@ class Sequential:
         self.seed = seed
         self.rng = make_rng(seed)
         self.loss_name = None   # set by fit; decides what predict returns
-        self.jit = jit
-        for layer in self.layers:
-            layer.jit = jit
         self._allocate_parameters()
         for layer in self.layers:
             if isinstance(layer, layer_types.Dropout):
                 layer.rng = self.rng
+        self.jit = jit
+
+    @property
+    def jit(self):
+        return self._jit
+
+    @jit.setter
+    def jit(self, setting) -> None:
+        """Set the fused-kernel setting and compile the plan for it."""
+        fused.mode(setting)                     # an unknown value fails here
+        self._jit = setting
+        self.plan = fused.compile_plan(self.layers, setting)
+        fused.prepare(self.backend.xp, self.backend.dtype, setting)
 
     # --- parameters -------------------------------------------------------------
     def _allocate_parameters(self) -> None:
@@ -135,55 +149,31 @@ class Sequential:
         """Raw outputs (logits for classifiers) for a batch ``X`` of shape (n, n_inputs)."""
         X = self._check_input(X)
         out = self._forward(X, training)
-        # In training mode layers write into reused buffers; hand the caller its own copy.
+        # In training mode fused steps write into reused buffers; hand the caller its own copy.
         return out.copy() if training else out
 
     def _forward(self, X, training: bool):
         out = X
-        layers = self.layers
-        index = 0
-        while index < len(layers):
-            layer = layers[index]
-            following = layers[index + 1] if index + 1 < len(layers) else None
-            if isinstance(layer, layer_types.Dense) and isinstance(following, layer_types.Activation):
-                kernels = _jit.fused(out, self.jit, following.name, size=out.shape[0] * layer.n_out)
-                if kernels is not None:
-                    # x @ W by BLAS, then bias + activation in one fused pass.
-                    out = _jit.dense_activation_forward(kernels, layer, following, out, training)
-                    index += 2
-                    continue
-            out = layer.forward(out, training)
-            index += 1
+        for step in self.plan:
+            out = step.forward(out, training)
         return out
 
     def backward(self, grad_out, need_input_grad: bool = True):
         """Backpropagate ``grad_out = dL/d(outputs)``; fills ``grads``, returns dL/dX.
 
-        With ``need_input_grad=False`` the first layer skips computing dL/dX (a whole
+        With ``need_input_grad=False`` the first step skips computing dL/dX (a whole
         matrix product that training never uses) and ``None`` is returned.
         """
         grad = self.backend.asarray(grad_out)
-        layers = self.layers
-        index = len(layers) - 1
-        while index >= 0:
-            layer = layers[index]
-            below = layers[index - 1] if index > 0 else None
-            if isinstance(layer, layer_types.Activation) and isinstance(below, layer_types.Dense):
-                kernels = _jit.fused(grad, self.jit, layer.name)
-                if kernels is not None:
-                    # The mirror of _forward: f' and the bias gradient in one fused
-                    # pass, then the Dense layer's two matrix products.
-                    grad = _jit.dense_activation_backward(kernels, below, layer, grad,
-                                                          need_input_grad=index > 1 or need_input_grad)
-                    index -= 2
-                    continue
-            if index == 0 and isinstance(layer, layer_types.Dense):
-                grad = layer.backward(grad, need_input_grad=need_input_grad)
-                break
-            grad = layer.backward(grad)
-            index -= 1
-        # Layers write dL/dX into reused buffers; hand the caller its own copy (as forward does).
-        return None if grad is None else grad.copy()
+        first, *rest = self.plan
+        for step in reversed(rest):
+            grad = step.backward(grad)
+        if need_input_grad:
+            # Steps may write into reused buffers; hand the caller its own copy (as forward does).
+            return first.backward(grad).copy()
+        if first.params:     # a first step without parameters has nothing left to compute
+            first.backward(grad, need_input_grad=False)
+        return None
 
     def predict(self, X, batch_size: int = 4096):
         """Outputs for ``X``: class probabilities for a classifier (softmax / sigmoid),

@@ -11,27 +11,30 @@ learning rate tuned with nnhp means the same thing in PyTorch and back.
 
 Notation used in the docstrings: θ the parameters, g the gradient of the loss, t the
 step count (1 on the first step), γ the learning rate ``lr``, λ the weight decay.
-All operations are elementwise.
+All operations are elementwise, and each class's ``_update`` is its docstring's
+formulas, line for line.
 
 How a step runs
 ---------------
-``Optimizer.step`` counts the step, computes the step's scalar coefficients once
-(``_coefficients``: bias corrections, a decayed rate, ...) and then calls the one
-method that holds the math, ``_update(param, grad, state, scratch, coeffs)``, on each
-parameter array. ``state`` maps names (``"exp_avg"``, ...) to this array's running
-buffers; ``scratch`` is a list of preallocated work arrays of the same shape, so a
-step allocates nothing: every operation writes into an existing array (``out=``).
+``Optimizer.step`` does the bookkeeping once (``begin_step``: check the arrays, create
+the state on the first step, count the step, compute the step's scalar coefficients
+such as bias corrections), then calls the one method that holds the math,
+``_update(param, grad, state, coeffs)``, on each parameter array flattened to 1-D.
+``state`` maps names (``"exp_avg"``, ...) to this array's running buffers.
 
 The engine keeps all parameters in one flat buffer, so a whole-model step is one
-``_update`` over ~10^6 numbers. An optimizer step is pure memory traffic: each NumPy
-operation is one pass over arrays that may not fit in the CPU cache. So on NumPy the
-flat array is fed to ``_update`` in blocks of ``block_size`` elements: the block's
-dozen operations then run on data that stays in cache, and main memory is read and
-written about once per step instead of once per operation (measured on a 2-core EPYC:
-Adam over 4M float32 parameters 17 ms -> 12 ms; at 1M, where everything already sits
-in the 32 MiB L3, 10-20%). The result is exactly the same as one call on the whole
-array (the update is elementwise). A fused kernel (numba, CUDA) can replace
-``_update`` one for one.
+``_update`` over ~10^6 numbers. On NumPy that array is fed to ``_update`` in blocks of
+``block_size`` elements, so that the temporaries of the block's dozen operations stay in
+the CPU cache instead of each making a pass over main memory (measured on a 2-core EPYC:
+Adam over 4M float32 parameters 17 ms -> 12 ms). The update is elementwise, so the
+numbers are exactly those of one call on the whole array.
+
+The fused kernels (``nnhp.fused``) run the same update in one compiled pass: they reuse
+``begin_step`` and ``flat_arrays`` and replace only ``_update``. Nothing here knows them.
+
+(Over ~450 lines: six optimizers, each a docstring of formulas and an ``_update`` that
+repeats them, plus the npz state serializer at the end, which DESIGN.md moves to its own
+``checkpoint.py``.)
 """
 from __future__ import annotations
 
@@ -40,7 +43,6 @@ import math
 
 import numpy
 
-from . import jit as _jit
 from .backend import array_module, to_numpy
 
 
@@ -48,9 +50,8 @@ class Optimizer:
     """Base class: learning rate, step count, per-parameter state, checkpoints.
 
     Subclasses declare ``hyperparam_names`` (their constructor arguments besides
-    ``lr``), ``state_names`` (buffers kept per parameter array) and ``n_scratch``
-    (work arrays ``_update`` needs), and implement ``_update`` (and, if the step's
-    scalars depend on t, ``_coefficients``).
+    ``lr``) and ``state_names`` (buffers kept per parameter array), and implement
+    ``_update`` (and, if the step's scalars depend on t, ``_coefficients``).
 
     Attributes
     ----------
@@ -67,20 +68,16 @@ class Optimizer:
 
     hyperparam_names: tuple[str, ...] = ()
     state_names: tuple[str, ...] = ()
-    n_scratch = 1
     #: elements per ``_update`` call on NumPy (2**18 float32 = 1 MiB per array, so a
-    #: block's buffers stay in the CPU cache; much smaller blocks lose more to the
+    #: block's temporaries stay in the CPU cache; much smaller blocks lose more to the
     #: Python overhead of each NumPy call than they gain). None: whole arrays.
     block_size: int | None = 1 << 18
-    #: fused kernels (nnhp.jit): None follows the model being trained / NNHP_JIT.
-    jit = None
 
     def __init__(self, lr: float):
         self.lr = lr
         self.initial_lr = self.lr
         self.step_count = 0
         self.state: dict[str, list] | None = None
-        self._scratch: list | None = None
 
     # --- the learning rate ------------------------------------------------------
     @property
@@ -102,36 +99,37 @@ class Optimizer:
     def step(self, params, grads) -> None:
         """Update every array in ``params`` in place from the matching ``grads``."""
         params, grads = list(params), list(grads)
+        coeffs = self.begin_step(params, grads)
+        for param, grad, state in self.flat_arrays(params, grads):
+            for block in self._blocks(param):
+                self._update(param[block], grad[block], {name: buffer[block] for name, buffer in state.items()},
+                             coeffs)
+
+    def begin_step(self, params: list, grads: list) -> dict:
+        """The bookkeeping of a step: check the arrays, create (or adopt) the state,
+        count the step. Returns the step's coefficients (``_coefficients``)."""
         self._check_arrays(params, grads)
         self._prepare_state(params)
         self.step_count += 1
-        coeffs = self._coefficients(self.step_count)
-        xp = array_module(params[0]) if params else numpy
-        block = self.block_size if (xp is numpy and self.block_size) else None
+        return self._coefficients(self.step_count)
+
+    def flat_arrays(self, params: list, grads: list):
+        """(param, grad, state) for each parameter array, all flattened to 1-D views."""
         for index, (param, grad) in enumerate(zip(params, grads)):
-            flat_param = param.reshape(-1)
-            flat_grad = grad.reshape(-1)
-            flat_state = {name: buffers[index].reshape(-1) for name, buffers in self.state.items()}
-            size = flat_param.size
-            kernels = _jit.fused(flat_param, self.jit, "optimizer")
-            if kernels is not None and kernels.optimizer_update(self, flat_param, flat_grad, flat_state, coeffs):
-                continue   # one fused pass did the whole update (numba or CUDA)
-            if block is None or size <= block:
-                scratch = [work[:size] for work in self._scratch]
-                self._update(flat_param, flat_grad, flat_state, scratch, coeffs)
-                continue
-            for start in range(0, size, block):
-                stop = min(start + block, size)
-                n = stop - start
-                self._update(flat_param[start:stop], flat_grad[start:stop],
-                             {name: buffer[start:stop] for name, buffer in flat_state.items()},
-                             [work[:n] for work in self._scratch], coeffs)
+            yield (param.reshape(-1), grad.reshape(-1),
+                   {name: buffers[index].reshape(-1) for name, buffers in self.state.items()})
+
+    def _blocks(self, param) -> list[slice]:
+        """The pieces ``step`` updates one at a time: ``block_size`` elements on NumPy, else all."""
+        size = param.size
+        block = self.block_size if (self.block_size and array_module(param) is numpy) else max(size, 1)
+        return [slice(start, start + block) for start in range(0, size, block)]
 
     def _coefficients(self, t: int) -> dict:
         """The scalars of step ``t`` shared by every element (rates, corrections)."""
         return {"lr": self.lr}
 
-    def _update(self, param, grad, state, scratch, coeffs) -> None:
+    def _update(self, param, grad, state, coeffs) -> None:
         """Apply one step to one (1-D) parameter array in place. The optimizer's math."""
         raise NotImplementedError
 
@@ -160,33 +158,25 @@ class Optimizer:
         """Create the state buffers on the first step, or adopt loaded ones."""
         if not params:
             self.state = self.state or {name: [] for name in self.state_names}
-            self._scratch = []
             return
         xp = array_module(params[0])
         dtype = params[0].dtype
         if self.state is None:
             self.state = {name: [self._init_buffer(name, param) for param in params]
                           for name in self.state_names}
-        else:
-            for name in self.state_names:
-                buffers = self.state.get(name)
-                if buffers is None or len(buffers) != len(params):
-                    raise ValueError(f"{type(self).__name__}: loaded state {name!r} holds "
-                                     f"{0 if buffers is None else len(buffers)} arrays, "
-                                     f"but step() got {len(params)} parameter arrays")
-                for index, (buffer, param) in enumerate(zip(buffers, params)):
-                    if buffer.shape != param.shape:
-                        raise ValueError(f"{type(self).__name__}: loaded state {name!r}[{index}] has "
-                                         f"shape {buffer.shape}, the parameter has {param.shape}")
-                    if array_module(buffer) is not xp or buffer.dtype != dtype:
-                        buffers[index] = xp.ascontiguousarray(xp.asarray(buffer, dtype=dtype))
-        longest = max(param.size for param in params)
-        block = self.block_size if (xp is numpy and self.block_size) else None
-        length = longest if block is None else min(block, longest)
-        if (self._scratch is None or len(self._scratch) != self.n_scratch
-                or (self._scratch and (self._scratch[0].size < length or self._scratch[0].dtype != dtype
-                                       or array_module(self._scratch[0]) is not xp))):
-            self._scratch = [xp.empty(length, dtype=dtype) for _ in range(self.n_scratch)]
+            return
+        for name in self.state_names:
+            buffers = self.state.get(name)
+            if buffers is None or len(buffers) != len(params):
+                raise ValueError(f"{type(self).__name__}: loaded state {name!r} holds "
+                                 f"{0 if buffers is None else len(buffers)} arrays, "
+                                 f"but step() got {len(params)} parameter arrays")
+            for index, (buffer, param) in enumerate(zip(buffers, params)):
+                if buffer.shape != param.shape:
+                    raise ValueError(f"{type(self).__name__}: loaded state {name!r}[{index}] has "
+                                     f"shape {buffer.shape}, the parameter has {param.shape}")
+                if array_module(buffer) is not xp or buffer.dtype != dtype:
+                    buffers[index] = xp.ascontiguousarray(xp.asarray(buffer, dtype=dtype))
 
     # --- checkpoints ------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -233,20 +223,13 @@ class Optimizer:
                           for name in self.state_names}
         else:
             self.state = None
-        self._scratch = None
 
 
-def _decayed_grad(param, grad, weight_decay: float, out):
-    """g + λθ (L2 penalty folded into the gradient), or g itself when λ = 0.
+def _decayed(param, grad, weight_decay: float):
+    """g + λθ (the L2 penalty folded into the gradient), or g itself when λ = 0.
 
-    The caller's gradient is never modified: the sum goes to ``out``.
-    """
-    if weight_decay == 0:
-        return grad
-    xp = array_module(param)
-    xp.multiply(param, weight_decay, out=out)
-    out += grad
-    return out
+    A new array: the caller's gradient is never modified."""
+    return grad + weight_decay * param if weight_decay != 0 else grad
 
 
 def _check(owner: str, name: str, value, low=0.0, high=None, high_inclusive=False):
@@ -281,7 +264,6 @@ class SGD(Optimizer):
     """
 
     hyperparam_names = ("momentum", "dampening", "nesterov", "weight_decay")
-    n_scratch = 2
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0):
@@ -298,29 +280,16 @@ class SGD(Optimizer):
     def _coefficients(self, t):
         return {"lr": self.lr, "first_step": t == 1}
 
-    def _update(self, param, grad, state, scratch, coeffs):
-        xp = array_module(param)
-        g = _decayed_grad(param, grad, self.weight_decay, out=scratch[0])
-        work = scratch[1]
+    def _update(self, param, grad, state, coeffs):
+        g = _decayed(param, grad, self.weight_decay)
         if self.momentum != 0:
             buf = state["momentum_buffer"]
             if coeffs["first_step"]:
-                xp.copyto(buf, g)
+                buf[...] = g
             else:
-                buf *= self.momentum
-                if self.dampening == 0:
-                    buf += g
-                else:
-                    xp.multiply(g, 1.0 - self.dampening, out=work)
-                    buf += work
-            if self.nesterov:
-                xp.multiply(buf, self.momentum, out=work)
-                work += g
-                g = work
-            else:
-                g = buf
-        xp.multiply(g, coeffs["lr"], out=work)
-        param -= work
+                buf[...] = self.momentum * buf + (1 - self.dampening) * g
+            g = g + self.momentum * buf if self.nesterov else buf
+        param -= coeffs["lr"] * g
 
 
 class Adagrad(Optimizer):
@@ -336,7 +305,6 @@ class Adagrad(Optimizer):
 
     hyperparam_names = ("lr_decay", "eps", "initial_accumulator_value", "weight_decay")
     state_names = ("sum",)
-    n_scratch = 2
 
     def __init__(self, lr: float = 0.01, lr_decay: float = 0.0, eps: float = 1e-10,
                  initial_accumulator_value: float = 0.0, weight_decay: float = 0.0):
@@ -353,18 +321,12 @@ class Adagrad(Optimizer):
     def _coefficients(self, t):
         return {"lr": self.lr / (1 + (t - 1) * self.lr_decay)}
 
-    def _update(self, param, grad, state, scratch, coeffs):
+    def _update(self, param, grad, state, coeffs):
         xp = array_module(param)
-        g = _decayed_grad(param, grad, self.weight_decay, out=scratch[0])
-        work = scratch[1]
+        g = _decayed(param, grad, self.weight_decay)
         total = state["sum"]
-        xp.multiply(g, g, out=work)
-        total += work
-        xp.sqrt(total, out=work)
-        work += self.eps
-        xp.divide(g, work, out=work)
-        work *= coeffs["lr"]
-        param -= work
+        total += g * g
+        param -= coeffs["lr"] * (g / (xp.sqrt(total) + self.eps))
 
 
 class Adadelta(Optimizer):
@@ -383,7 +345,6 @@ class Adadelta(Optimizer):
 
     hyperparam_names = ("rho", "eps", "weight_decay")
     state_names = ("square_avg", "acc_delta")
-    n_scratch = 3
 
     def __init__(self, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0):
         super().__init__(lr)
@@ -391,27 +352,14 @@ class Adadelta(Optimizer):
         self.eps = _check("Adadelta", "eps", eps)
         self.weight_decay = _check("Adadelta", "weight_decay", weight_decay)
 
-    def _update(self, param, grad, state, scratch, coeffs):
+    def _update(self, param, grad, state, coeffs):
         xp = array_module(param)
-        g = _decayed_grad(param, grad, self.weight_decay, out=scratch[0])
-        std, delta = scratch[1], scratch[2]
+        g = _decayed(param, grad, self.weight_decay)
         square_avg, acc_delta = state["square_avg"], state["acc_delta"]
-        square_avg *= self.rho
-        xp.multiply(g, g, out=std)
-        std *= 1.0 - self.rho
-        square_avg += std
-        xp.add(square_avg, self.eps, out=std)
-        xp.sqrt(std, out=std)
-        xp.add(acc_delta, self.eps, out=delta)
-        xp.sqrt(delta, out=delta)
-        delta /= std
-        delta *= g
-        acc_delta *= self.rho
-        xp.multiply(delta, delta, out=std)
-        std *= 1.0 - self.rho
-        acc_delta += std
-        delta *= coeffs["lr"]
-        param -= delta
+        square_avg[...] = self.rho * square_avg + (1 - self.rho) * (g * g)
+        delta = xp.sqrt(acc_delta + self.eps) / xp.sqrt(square_avg + self.eps) * g
+        acc_delta[...] = self.rho * acc_delta + (1 - self.rho) * (delta * delta)
+        param -= coeffs["lr"] * delta
 
 
 class RMSprop(Optimizer):
@@ -431,7 +379,6 @@ class RMSprop(Optimizer):
     """
 
     hyperparam_names = ("alpha", "eps", "momentum", "centered", "weight_decay")
-    n_scratch = 2
 
     def __init__(self, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8, momentum: float = 0.0,
                  centered: bool = False, weight_decay: float = 0.0):
@@ -444,35 +391,23 @@ class RMSprop(Optimizer):
         self.state_names = (("square_avg",) + (("momentum_buffer",) if self.momentum > 0 else ())
                             + (("grad_avg",) if self.centered else ()))
 
-    def _update(self, param, grad, state, scratch, coeffs):
+    def _update(self, param, grad, state, coeffs):
         xp = array_module(param)
-        g = _decayed_grad(param, grad, self.weight_decay, out=scratch[0])
-        work = scratch[1]
+        g = _decayed(param, grad, self.weight_decay)
         square_avg = state["square_avg"]
-        square_avg *= self.alpha
-        xp.multiply(g, g, out=work)
-        work *= 1.0 - self.alpha
-        square_avg += work
+        square_avg[...] = self.alpha * square_avg + (1 - self.alpha) * (g * g)
         if self.centered:
             grad_avg = state["grad_avg"]
-            xp.subtract(g, grad_avg, out=work)
-            work *= 1.0 - self.alpha
-            grad_avg += work
-            xp.multiply(grad_avg, grad_avg, out=work)
-            xp.subtract(square_avg, work, out=work)
-            xp.sqrt(work, out=work)
+            grad_avg += (1 - self.alpha) * (g - grad_avg)    # = α ḡ + (1 - α) g, as torch's lerp_ rounds it
+            variance = square_avg - grad_avg * grad_avg
         else:
-            xp.sqrt(square_avg, out=work)
-        work += self.eps
-        xp.divide(g, work, out=work)
+            variance = square_avg
+        scaled = g / (xp.sqrt(variance) + self.eps)
         if self.momentum > 0:
             buf = state["momentum_buffer"]
-            buf *= self.momentum
-            buf += work
-            xp.multiply(buf, coeffs["lr"], out=work)
-        else:
-            work *= coeffs["lr"]
-        param -= work
+            buf[...] = self.momentum * buf + scaled
+            scaled = buf
+        param -= coeffs["lr"] * scaled
 
 
 class Adam(Optimizer):
@@ -494,7 +429,6 @@ class Adam(Optimizer):
     """
 
     hyperparam_names = ("betas", "eps", "weight_decay", "amsgrad", "decoupled_weight_decay")
-    n_scratch = 2
 
     def __init__(self, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
                  amsgrad: bool = False, *, decoupled_weight_decay: bool = False):
@@ -517,36 +451,24 @@ class Adam(Optimizer):
                 "step_size": self.lr / (1 - beta1 ** t),
                 "bias_correction2_sqrt": math.sqrt(1 - beta2 ** t)}
 
-    def _update(self, param, grad, state, scratch, coeffs):
+    def _update(self, param, grad, state, coeffs):
         xp = array_module(param)
         beta1, beta2 = self.betas
         if self.decoupled_weight_decay:
             if self.weight_decay != 0:
-                param *= 1.0 - coeffs["lr"] * self.weight_decay
+                param *= 1 - coeffs["lr"] * self.weight_decay
             g = grad
         else:
-            g = _decayed_grad(param, grad, self.weight_decay, out=scratch[0])
-        work = scratch[1]
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg *= beta1
-        xp.multiply(g, 1.0 - beta1, out=work)
-        exp_avg += work
-        exp_avg_sq *= beta2
-        xp.multiply(g, g, out=work)
-        work *= 1.0 - beta2
-        exp_avg_sq += work
-        second = exp_avg_sq
+            g = _decayed(param, grad, self.weight_decay)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m[...] = beta1 * m + (1 - beta1) * g
+        v[...] = beta2 * v + (1 - beta2) * (g * g)
         if self.amsgrad:
-            second = state["max_exp_avg_sq"]
-            xp.maximum(second, exp_avg_sq, out=second)
-        # m / (√v / c + ε) · step_size = m / (√v + ε c) · (step_size · c), c = √(1 - β₂ᵗ):
-        # the same number with one pass over the arrays fewer.
-        correction = coeffs["bias_correction2_sqrt"]
-        xp.sqrt(second, out=work)
-        work += self.eps * correction
-        xp.divide(exp_avg, work, out=work)
-        work *= coeffs["step_size"] * correction
-        param -= work
+            v_max = state["max_exp_avg_sq"]
+            v_max[...] = xp.maximum(v_max, v)
+            v = v_max
+        denominator = xp.sqrt(v) / coeffs["bias_correction2_sqrt"] + self.eps
+        param -= coeffs["step_size"] * (m / denominator)
 
 
 class AdamW(Adam):

@@ -24,7 +24,7 @@ Philox4x32-10 (Salmon, Moraes, Dror & Shaw, "Parallel random numbers: as easy as
 with M0 = 0xD2511F53, M1 = 0xCD9E8D57, W0 = 0x9E3779B9, W1 = 0xBB67AE85. The
 tests check it against the published known-answer vectors of Random123.
 
-The mask rule, shared by all three implementations (``nnhp/numba_kernels.py``,
+The mask rule, shared by all three implementations (``nnhp/fused/numba_kernels.py``,
 ``kernels/dropout.cu``)::
 
     word_i = philox((i // 4 mod 2**32, i // 2**34, 0, 0), (key mod 2**32, key // 2**32))[i % 4]

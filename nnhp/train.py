@@ -25,8 +25,7 @@ import time
 
 import numpy
 
-from . import jit as _jit
-from . import losses
+from . import fused, losses
 from .backend import array_module, to_numpy
 from .data import check_fraction, check_positive_int, check_same_length, check_X, train_test_split
 
@@ -221,7 +220,6 @@ def _check_regularization(l1, l2, clip_norm):
         raise ValueError(f"clip_norm must be a positive number or None; got {clip_norm!r}")
 
 
-@_jit.follows_model   # the loss and optimizer use fused kernels as the model's ``jit`` says
 def fit(model, X, y, loss="cross_entropy", optimizer="adam", schedule=None, epochs: int = 100,
         batch_size: int = 32, shuffle: bool = True, validation_data=None, validation_split=None,
         early_stopping=None, l1: float = 0.0, l2: float = 0.0, clip_norm=None, seed=0,
@@ -279,6 +277,9 @@ def fit(model, X, y, loss="cross_entropy", optimizer="adam", schedule=None, epoc
 
     xp = model.backend.xp
     model.loss_name = loss_fn.name
+    # The loss and the update as the model's ``jit`` setting says: fused where it pays.
+    loss_step = fused.loss_step(loss_fn, model.jit)
+    optimizer_step = fused.optimizer_step(optimizer, model.jit)
     n = X.shape[0]
     n_batches = -(-n // batch_size)
     base_lr = getattr(optimizer, "initial_lr", optimizer.lr)
@@ -318,7 +319,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer="adam", schedule=None, epoc
                 if batch == 0:
                     epoch_lr = optimizer.lr
             out = model._forward(x_batch, True)
-            batch_loss = xp.asarray(loss_fn.forward(out, y_batch), dtype=xp.float64)
+            batch_loss = xp.asarray(loss_step.forward(out, y_batch), dtype=xp.float64)
             if l1 or l2:
                 batch_loss = batch_loss + _penalty(model, l1, l2)
             if sync_each_batch:
@@ -326,12 +327,12 @@ def fit(model, X, y, loss="cross_entropy", optimizer="adam", schedule=None, epoc
                 if not math.isfinite(batch_loss):
                     finite = False
                     break
-            model.backward(loss_fn.backward(), need_input_grad=False)
+            model.backward(loss_step.backward(), need_input_grad=False)
             if l1 or l2:
                 _add_penalty_gradients(model, l1, l2)
             if clip_norm is not None:
                 clip_grad_norm(model.flat_grads, clip_norm)
-            optimizer.step([model.flat_params], [model.flat_grads])
+            optimizer_step.step([model.flat_params], [model.flat_grads])
             loss_sum += batch_loss * x_batch.shape[0]
             if loss_fn.classification:
                 correct += loss_fn.correct(out, y_batch)
@@ -405,11 +406,12 @@ def _print_epoch(epoch: int, epochs: int, logs: dict, seconds: float) -> None:
 
 def _evaluate_prepared(model, loss_fn, X, y, batch_size: int = 4096) -> dict:
     n = X.shape[0]
+    loss_step = fused.loss_step(loss_fn, model.jit)
     loss_sum, correct = 0.0, 0.0
     for start in range(0, n, batch_size):
         x_batch, y_batch = X[start:start + batch_size], y[start:start + batch_size]
         out = model._forward(x_batch, False)
-        loss_sum += float(loss_fn.forward(out, y_batch)) * x_batch.shape[0]
+        loss_sum += float(loss_step.forward(out, y_batch)) * x_batch.shape[0]
         if loss_fn.classification:
             correct += float(loss_fn.correct(out, y_batch))
     result = {"loss": loss_sum / n}
@@ -418,7 +420,6 @@ def _evaluate_prepared(model, loss_fn, X, y, batch_size: int = 4096) -> dict:
     return result
 
 
-@_jit.follows_model
 def evaluate(model, X, y, loss=None, batch_size: int = 4096) -> dict:
     """Mean loss (no penalty) and, for classification, accuracy of ``model`` on (X, y).
 

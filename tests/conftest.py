@@ -7,6 +7,8 @@ Gradient checks compare an analytic gradient with central differences,
 in float64, whose error is O(h²) from truncation plus O(ε f / h) from rounding; with
 h = 1e-6 both stay far below the 1e-6 relative tolerance the tests demand.
 """
+import os
+
 import numpy as np
 import pytest
 
@@ -52,6 +54,20 @@ class GradCheck:
     numeric = staticmethod(numeric_gradient)
     relative_error = staticmethod(relative_error)
 
+    def __init__(self, path: str = "numpy"):
+        self.path = path
+
+    def through(self, part):
+        """``part`` (a layer or a loss) as the path under test runs it: itself on the
+        NumPy path; on the numba path the fused step that stands in for it in a model's
+        plan (or in ``fit``), with its kernels on. A layer without a fused step is itself."""
+        if self.path == "numpy":
+            return part
+        from nnhp import fused, losses
+        if isinstance(part, losses.Loss):
+            return fused.loss_step(part, True)
+        return fused.compile_plan([part], True)[0]
+
     def assert_close(self, analytic, numeric, what=""):
         error = relative_error(analytic, numeric)
         assert error < self.tolerance, f"{what}: relative error {error:.3e} >= {self.tolerance:g}"
@@ -62,12 +78,29 @@ class GradCheck:
 @pytest.fixture(params=["numpy", "numba"])
 def gradcheck(request, monkeypatch):
     """A GradCheck, once with the plain NumPy code (NNHP_JIT=0, the reference) and once
-    with every fused numba kernel (NNHP_JIT=1): each finite-difference check covers both
-    paths. The numba run is skipped where numba is not installed."""
+    with every fused numba kernel (NNHP_JIT=1, and ``gradcheck.through(layer)`` for a
+    layer or loss used on its own): each finite-difference check covers both paths.
+    The numba run is skipped where numba is not installed."""
     if request.param == "numba":
         pytest.importorskip("numba")
     monkeypatch.setenv("NNHP_JIT", "0" if request.param == "numpy" else "1")
-    return GradCheck()
+    return GradCheck(request.param)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def kernel_measurements_in_a_temporary_folder(tmp_path_factory):
+    """Tests never read or write the user's cache of fused-kernel measurements
+    (``nnhp.fused.table``), and never start a calibration in the background: under
+    "auto" with nothing measured, every test runs the plain code."""
+    saved = {name: os.environ.get(name) for name in ("NNHP_CACHE_DIR", "NNHP_JIT_CALIBRATE")}
+    os.environ["NNHP_CACHE_DIR"] = str(tmp_path_factory.mktemp("nnhp-cache"))
+    os.environ["NNHP_JIT_CALIBRATE"] = "0"
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture

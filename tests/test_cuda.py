@@ -1,15 +1,15 @@
-"""CUDA kernels (kernels/*.cu, loaded by nnhp/cuda.py) and the CuPy backend.
+"""CUDA kernels (kernels/*.cu, loaded by nnhp/fused/cuda.py) and the CuPy backend.
 
 On any machine with ``nvcc``: every kernel file compiles, for float and double, both
-as a file and as the exact source NVRTC gets from ``nnhp.cuda.source``. Anywhere: every
+as a file and as the exact source NVRTC gets from ``nnhp.fused.cuda.source``. Anywhere: every
 launch passes the types its C signature declares. On any machine with ``g++``: that source,
-built for the CPU and launched through nnhp.cuda's wrappers on a small grid, gives the
+built for the CPU and launched through nnhp.fused.cuda's wrappers on a small grid, gives the
 results the GPU tests below demand (the device's math library and float unit aside).
 
 On a machine with CuPy and a GPU (``-m gpu``; skipped elsewhere): each kernel equals
 the NumPy reference -- bit for bit for ReLU/LeakyReLU/identity, dropout masks and the
 optimizer updates (compiled with ``--fmad=false``, IEEE division and square root);
-within the tolerances of tests/test_jit.py for exp/tanh-based ones -- and a whole
+within the tolerances of tests/test_fused_cpu.py for exp/tanh-based ones -- and a whole
 ``fit`` on the GPU gives the CPU's history to float32 tolerance.
 """
 import functools
@@ -21,7 +21,8 @@ import numpy
 import pytest
 
 import nnhp
-from nnhp import cuda, layers, losses, optim, philox
+from nnhp import fused, layers, losses, optim, philox
+from nnhp.fused import cuda, shared
 
 NVCC = shutil.which("nvcc")
 ARCH = os.environ.get("NNHP_NVCC_ARCH", "sm_80")
@@ -76,9 +77,8 @@ def test_the_source_given_to_nvrtc_compiles(tmp_path, dtype):
 
 
 def test_every_optimizer_class_has_a_kernel():
-    from nnhp import jit
-    for name in optim.OPTIMIZERS.values():
-        assert ("nnhp.optim", name.__name__) in jit._OPTIMIZER_UPDATES
+    for cls in optim.OPTIMIZERS.values():
+        assert shared.has_kernel(cls())
 
 
 # --- on a GPU ------------------------------------------------------------------------------
@@ -113,22 +113,21 @@ def test_activation_kernels_match_numpy(name, shape, dtype):
     cupy = gpu()
     x, grad_out, bias = make(shape, dtype, 1), make(shape, dtype, 2, 1.0), make(shape[1], dtype, 3)
     layer = layers.activation(name)
+    code, param = shared.activation_code(layer)
     ref_layer = layers.activation(name)
-    ref_layer.jit = False
     ref_out = ref_layer.forward(x, training=True).copy()
     ref_grad = ref_layer.backward(grad_out).copy()
-    out = cuda.activation_forward(cupy.asarray(x), cupy.empty(shape, dtype), layer)
-    layer.out = out
-    grad = cuda.activation_backward(cupy.asarray(grad_out), out, cupy.empty(shape, dtype), layer)
-    fused = cuda.bias_activation_forward(cupy.asarray(x - bias), cupy.asarray(bias), cupy.empty(shape, dtype),
-                                         layer)
+    out = cuda.activation_forward(cupy.asarray(x), cupy.empty(shape, dtype), code, param)
+    grad = cuda.activation_backward(cupy.asarray(grad_out), out, cupy.empty(shape, dtype), code, param)
+    fused_out = cuda.bias_activation_forward(cupy.asarray(x - bias), cupy.asarray(bias), cupy.empty(shape, dtype),
+                                             code, param)
     exact = name in ("identity", "relu", "leaky_relu")
     atol = 0 if exact else 4 * eps(dtype)
     numpy.testing.assert_allclose(out.get(), ref_out, rtol=0, atol=atol)
     numpy.testing.assert_allclose(grad.get(), ref_grad, rtol=0, atol=0 if exact else
                                   8 * eps(dtype) * numpy.abs(grad_out).max())
     ref_fused = ref_layer.forward((x - bias) + bias, training=False)
-    numpy.testing.assert_allclose(fused.get(), ref_fused, rtol=0, atol=atol)
+    numpy.testing.assert_allclose(fused_out.get(), ref_fused, rtol=0, atol=atol)
 
 
 @pytest.mark.gpu
@@ -148,11 +147,12 @@ def test_dropout_masks_on_gpu_and_cpu_are_the_same_for_one_seed():
     cupy = gpu()
     x = numpy.ones((256, 300), numpy.float32)
     outputs = []
-    for device in ("numpy", "cupy"):
+    for device in ("numpy", "cupy"):    # the NumPy layer, then dropout.cu through the fused step
         layer = layers.Dropout(0.4)
         layer.rng = numpy.random.default_rng(11)
+        step = layer if device == "numpy" else fused.compile_plan([layer], True)[0]
         data = x if device == "numpy" else cupy.asarray(x)
-        outputs.append([nnhp.backend.to_numpy(layer.forward(data, training=True)).copy() for _ in range(3)])
+        outputs.append([nnhp.backend.to_numpy(step.forward(data, training=True)).copy() for _ in range(3)])
     for cpu, gpu_out in zip(*outputs):
         numpy.testing.assert_array_equal(gpu_out, cpu)
 
@@ -167,7 +167,6 @@ def test_softmax_cross_entropy_kernel_matches_numpy(n, k, targets, dtype):
     logits = (rng.standard_normal((n, k)) * 5).astype(dtype)
     y = rng.integers(0, k, n) if targets == "labels" else rng.dirichlet(numpy.ones(k), n).astype(dtype)
     reference = losses.get("cross_entropy")
-    reference.jit = False
     ref_loss = reference.forward(logits, y)
     ref_grad = reference.backward()
     grad = cupy.empty((n, k), dtype)
@@ -196,11 +195,10 @@ def test_optimizer_kernels_match_numpy(name, kwargs, dtype):
     cupy = gpu()
     size = 100_003
     results = []
-    for device, setting in (("numpy", False), ("cupy", None)):
+    for device, setting in (("numpy", False), ("cupy", True)):
         xp = numpy if device == "numpy" else cupy
         param = xp.asarray(make(size, dtype, 1))
-        optimizer = getattr(optim, name)(lr=0.05, **kwargs)
-        optimizer.jit = setting
+        optimizer = fused.optimizer_step(getattr(optim, name)(lr=0.05, **kwargs), setting)
         for t in range(4):
             optimizer.step([param], [xp.asarray(make(size, dtype, 10 + t))])
         results.append(nnhp.backend.to_numpy(param))
@@ -208,7 +206,9 @@ def test_optimizer_kernels_match_numpy(name, kwargs, dtype):
 
 
 def _fit_history(backend, X, y, **kwargs):
-    model = nnhp.MLP([X.shape[1], 64, 32, 3], activation="tanh", dropout=0.1, seed=5, backend=backend)
+    """The plain NumPy reference on the CPU; every CUDA kernel (jit=True) on the GPU."""
+    model = nnhp.MLP([X.shape[1], 64, 32, 3], activation="tanh", dropout=0.1, seed=5, backend=backend,
+                     jit=backend == "cupy")
     history = nnhp.fit(model, X, y, epochs=5, batch_size=32, validation_split=0.2, optimizer="adam", **kwargs)
     return model, history.history
 
@@ -264,7 +264,7 @@ def test_an_installed_wheel_carries_the_kernels(tmp_path):
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                               str(target), str(wheel)], capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stderr
-    probe = ("import nnhp.cuda as c, pathlib; d = c.kernel_dir(); "
+    probe = ("import nnhp.fused.cuda as c, pathlib; d = c.kernel_dir(); "
              "print(d); print(sorted(p.name for p in d.iterdir())); print(len(c.source('optimizers.cu', 'float32')))")
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     env["PYTHONPATH"] = str(target)
@@ -299,11 +299,11 @@ def kernel_signatures(file_name):
 
 
 def numpy_in_place_of_cupy(monkeypatch):
-    """Let nnhp.cuda's wrappers run on NumPy arrays: the few CuPy names they use, as NumPy's
+    """Let nnhp.fused.cuda's wrappers run on NumPy arrays: the few CuPy names they use, as NumPy's
     (its ndarray a type no array has, so nnhp.backend still sees NumPy arrays)."""
     import sys
     import types
-    fake_cupy = types.SimpleNamespace(empty=numpy.empty, ascontiguousarray=numpy.ascontiguousarray,
+    fake_cupy = types.SimpleNamespace(empty=numpy.zeros, ascontiguousarray=numpy.ascontiguousarray,
                                       int64=numpy.int64, float64=numpy.float64,
                                       ndarray=type("NoDeviceArray", (), {}))
     monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
@@ -353,17 +353,17 @@ def test_kernel_functions_are_looked_up_once_per_module(monkeypatch):
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
 def test_every_launch_passes_what_its_kernel_declares(monkeypatch, dtype):
     """Argument count and the exact type of every scalar (a Python float would arrive as a
-    double): each wrapper in nnhp.cuda, run on NumPy stand-ins, against the C signature."""
+    double): each wrapper in nnhp.fused.cuda, run on NumPy stand-ins, against the C signature."""
     numpy_in_place_of_cupy(monkeypatch)
     monkeypatch.setattr(cuda, "_module", RecordingModule)
     monkeypatch.setattr(cuda, "_contiguous", lambda array: array)
     RecordingModule.launches = []
     x, g, bias = make((6, 5), dtype), make((6, 5), dtype, 1), make(5, dtype, 2)
     for name in ("relu", "leaky_relu", "elu", "tanh", "sigmoid"):
-        layer = layers.activation(name)
-        cuda.bias_activation_forward(x, bias, numpy.empty_like(x), layer)
-        cuda.activation_forward(x, numpy.empty_like(x), layer)
-        cuda.activation_backward(g, x, numpy.empty_like(x), layer)
+        code, param = shared.activation_code(layers.activation(name))
+        cuda.bias_activation_forward(x, bias, numpy.empty_like(x), code, param)
+        cuda.activation_forward(x, numpy.empty_like(x), code, param)
+        cuda.activation_backward(g, x, numpy.empty_like(x), code, param)
     cuda.dropout_apply(x, numpy.empty_like(x), 2 ** 64 - 1, 0.8)
     cuda.softmax_cross_entropy(x, numpy.arange(6) % 5, numpy.empty_like(x))
     cuda.softmax_cross_entropy(x, numpy.full((6, 5), 0.2, dtype), numpy.empty_like(x))
@@ -395,12 +395,12 @@ def test_every_launch_passes_what_its_kernel_declares(monkeypatch, dtype):
 
 
 def test_optimizer_kernels_take_their_numba_twins_arguments_in_order():
-    """nnhp.jit builds one argument tuple per optimizer for both kernel sets, and nnhp.cuda
-    passes it after ``n`` unchanged: the C parameters after ``n`` must be the numba kernel's,
+    """nnhp.fused.shared builds one argument tuple per optimizer for both kernel sets, and
+    nnhp.fused.cuda passes it after ``n`` unchanged: the C parameters after ``n`` must be the numba kernel's,
     name for name (two swapped ``real`` arguments would pass every type check)."""
     import ast
     import pathlib
-    tree = ast.parse((pathlib.Path(cuda.__file__).parent / "numba_kernels.py").read_text())
+    tree = ast.parse((pathlib.Path(cuda.__file__).parent / "numba_kernels.py").read_text())  # beside cuda.py
     numba_parameters = {node.name: [arg.arg for arg in node.args.args]
                         for node in tree.body if isinstance(node, ast.FunctionDef)}
     for kernel, parameters in kernel_parameters("optimizers.cu").items():
@@ -409,8 +409,8 @@ def test_optimizer_kernels_take_their_numba_twins_arguments_in_order():
 
 
 # --- the kernels' arithmetic, compiled for the CPU (no GPU needed) ------------------------------
-# The .cu sources NVRTC gets (nnhp.cuda.source), compiled by the host C++ compiler behind a few
-# stand-ins for CUDA's built-ins, launched through nnhp.cuda's own wrappers with NumPy arrays.
+# The .cu sources NVRTC gets (nnhp.fused.cuda.source), compiled by the host C++ compiler behind a few
+# stand-ins for CUDA's built-ins, launched through nnhp.fused.cuda's own wrappers with NumPy arrays.
 # This checks what the GPU tests check except the device's math library and float unit:
 # indexing, grid-stride loops, Philox words, the order of every operation.
 GXX = shutil.which("g++")
@@ -473,15 +473,15 @@ def host_modules(tmp_path_factory):
 
 @pytest.fixture
 def kernels_on_host(monkeypatch, host_modules):
-    """nnhp.cuda on NumPy arrays with host-built kernels, handed out by nnhp.jit.fused where
-    it would hand it out for CuPy arrays (any mode but "off")."""
-    from nnhp import jit
+    """nnhp.fused.cuda on NumPy arrays with host-built kernels, handed out by the policy
+    where it would hand it out for CuPy arrays measured faster (any mode but "off")."""
+    from nnhp.fused import policy
     if GXX is None:
         pytest.skip("no g++ to build the kernels for the host")
     numpy_in_place_of_cupy(monkeypatch)
     monkeypatch.setattr(cuda, "_module", host_modules)
-    monkeypatch.setattr(jit, "fused", lambda array, setting=None, kernel="relu", size=None:
-                        None if jit.mode(setting) == "off" else cuda)
+    monkeypatch.setattr(policy, "choose", lambda array, family, size, setting=None:
+                        None if policy.mode(setting) == "off" else cuda)
     monkeypatch.delenv("NNHP_JIT", raising=False)
     return cuda
 
@@ -493,16 +493,16 @@ def test_host_built_kernels_match_the_numpy_layers_and_loss(kernels_on_host, dty
         x, grad_out, bias = make(shape, dtype, 1), make(shape, dtype, 2, 1.0), make(shape[1], dtype, 3)
         for name in ["identity", "relu", "leaky_relu", "elu", "tanh", "sigmoid"]:
             reference = layers.activation(name)
-            reference.jit = False
             ref_out = reference.forward(x, training=True).copy()
             ref_grad = reference.backward(grad_out).copy()
-            layer = layers.activation(name)
-            out = cuda.activation_forward(x, numpy.empty(shape, dtype), layer)
-            grad = cuda.activation_backward(grad_out, out, numpy.empty(shape, dtype), layer)
+            code, param = shared.activation_code(reference)
+            out = cuda.activation_forward(x, numpy.empty(shape, dtype), code, param)
+            grad = cuda.activation_backward(grad_out, out, numpy.empty(shape, dtype), code, param)
             bias_grad = numpy.empty(shape[1], dtype)
-            fused_grad = cuda.activation_bias_backward(grad_out, out, numpy.empty(shape, dtype), bias_grad, layer)
+            fused_grad = cuda.activation_bias_backward(grad_out, out, numpy.empty(shape, dtype), bias_grad,
+                                                       code, param)
             in_place = x - bias
-            cuda.bias_activation_forward(in_place, bias, in_place, layer)
+            cuda.bias_activation_forward(in_place, bias, in_place, code, param)
             exact = name in ("identity", "relu", "leaky_relu")
             numpy.testing.assert_allclose(out, ref_out, rtol=0, atol=0 if exact else atol, err_msg=name)
             numpy.testing.assert_allclose(grad, ref_grad, rtol=0, err_msg=name,
@@ -519,7 +519,6 @@ def test_host_built_kernels_match_the_numpy_layers_and_loss(kernels_on_host, dty
         logits = (rng.standard_normal((n, k)) * 5).astype(dtype)
         for y in (rng.integers(0, k, n), rng.dirichlet(numpy.ones(k), n).astype(dtype)):
             reference = losses.get("cross_entropy")
-            reference.jit = False
             ref_loss, ref_grad = reference.forward(logits, y), reference.backward()
             grad = numpy.empty((n, k), dtype)
             loss = cuda.softmax_cross_entropy(logits, y, grad)
@@ -537,8 +536,7 @@ def test_host_built_optimizer_kernels_equal_numpy_bit_for_bit(kernels_on_host, n
     results = []
     for setting in (False, None):   # plain NumPy, then optimizers.cu through Optimizer.step
         param = make(1003, dtype, 1)
-        optimizer = getattr(optim, name)(lr=0.05, **kwargs)
-        optimizer.jit = setting
+        optimizer = fused.optimizer_step(getattr(optim, name)(lr=0.05, **kwargs), setting)
         for t in range(4):
             optimizer.step([param], [make(1003, dtype, 10 + t)])
         results.append(param)

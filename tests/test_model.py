@@ -27,6 +27,7 @@ def check_network_gradients(gradcheck, model, loss, X, y, training=False):
     With dropout in training mode the model's generator is rewound before every forward
     pass, so each evaluation sees the same mask and the loss is a smooth function."""
     rng_state = model.rng.bit_generator.state
+    loss = gradcheck.through(loss)
 
     def objective():
         model.rng.bit_generator.state = rng_state

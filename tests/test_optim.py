@@ -342,9 +342,7 @@ def test_plain_update_on_cupy_equals_numpy_and_checkpoints_move_between_them(nam
     params, grad_seq = make_problem(dtype=np.float64)
     on_host = [p.copy() for p in params]
     on_device = [cupy.asarray(p) for p in params]
-    host, device = optim.get(name, **kwargs), optim.get(name, **kwargs)
-    if hasattr(device, "jit"):
-        device.jit = False   # the plain code path, not a fused kernel
+    host, device = optim.get(name, **kwargs), optim.get(name, **kwargs)   # plain code; kernels are nnhp.fused's
     for grads in grad_seq[:10]:
         host.step(on_host, grads)
         device.step(on_device, [cupy.asarray(g) for g in grads])

@@ -1,4 +1,4 @@
-"""The CUDA kernels of the CuPy backend: loading ``kernels/*.cu`` and launching them.
+"""The GPU kernel set: loading ``kernels/*.cu`` and launching them on CuPy arrays.
 
 The GEMMs (``x @ W``) go to cuBLAS through CuPy's matmul; what is left to write by
 hand are the memory-bound chains around them, each a single kernel here:
@@ -17,9 +17,9 @@ across processes), then kept here. The kernels trust their arguments: this modul
 hands them C-contiguous arrays of the right dtype and scalars of the arrays' type
 (``numpy.float32(lr)``: a Python float would arrive as a double and be misread).
 
-The functions below have the names and arguments of their numba twins in
-``nnhp.jit``; ``nnhp.jit.fused`` returns this module for CuPy arrays, so a layer
-calls ``kernels.activation_forward(...)`` without knowing which device it is on.
+The functions below have the names and arguments of the CPU set (``nnhp/fused/cpu.py``);
+``nnhp.fused.policy`` hands out this module for CuPy arrays, so a fused step calls
+``kernels.activation_bias_backward(...)`` without knowing which device it is on.
 Setting ``jit=False`` on a model (or ``NNHP_JIT=0``) keeps the plain CuPy code.
 
 Wheels carry the sources as ``nnhp/kernels/*.cu``; a source checkout reads them
@@ -33,8 +33,8 @@ import pathlib
 
 import numpy
 
-from . import jit as _jit
-from . import philox
+from .. import philox
+from .shared import optimizer_arguments
 
 KERNEL_FILES = ("activation.cu", "dropout.cu", "softmax_cross_entropy.cu", "optimizers.cu")
 COMMON_HEADER = "common.cuh"
@@ -51,7 +51,7 @@ def kernel_dir() -> pathlib.Path:
     packaged = importlib.resources.files("nnhp").joinpath("kernels")
     if packaged.is_dir() and packaged.joinpath(KERNEL_FILES[0]).is_file():
         return pathlib.Path(str(packaged))
-    checkout = pathlib.Path(__file__).resolve().parent.parent / "kernels"
+    checkout = pathlib.Path(__file__).resolve().parents[2] / "kernels"
     if checkout.joinpath(KERNEL_FILES[0]).is_file():
         return checkout
     raise FileNotFoundError("nnhp's CUDA kernel sources (kernels/*.cu) are missing from "
@@ -120,35 +120,32 @@ def _contiguous(array):
 
 
 # --- layers ---------------------------------------------------------------------------------
-def bias_activation_forward(z, bias, out, activation):
+def bias_activation_forward(z, bias, out, code: int, param: float):
     """out = f(z + bias), one pass (``out`` may be ``z``)."""
-    code, param = _jit.activation_code(activation)
     _launch("activation.cu", "bias_activation_forward", z.size, z.dtype,
             (numpy.int64(z.shape[-1]), _contiguous(z), _contiguous(bias), out, numpy.int32(code),
              z.dtype.type(param)))
     return out
 
 
-def activation_forward(x, out, activation):
+def activation_forward(x, out, code: int, param: float):
     """out = f(x)."""
-    code, param = _jit.activation_code(activation)
     _launch("activation.cu", "activation_forward", x.size, x.dtype,
             (_contiguous(x), out, numpy.int32(code), x.dtype.type(param)))
     return out
 
 
-def activation_backward(grad_out, out, grad_in, activation):
+def activation_backward(grad_out, out, grad_in, code: int, param: float):
     """grad_in = grad_out * f'(z), from the forward output ``out``."""
-    code, param = _jit.activation_code(activation)
     _launch("activation.cu", "activation_backward", out.size, out.dtype,
             (_contiguous(grad_out), out, grad_in, numpy.int32(code), out.dtype.type(param)))
     return grad_in
 
 
-def activation_bias_backward(grad_out, out, grad_in, bias_grad, activation):
+def activation_bias_backward(grad_out, out, grad_in, bias_grad, code: int, param: float):
     """grad_in = grad_out * f'(z), then bias_grad = its column sums (CuPy's reduction:
     on a GPU the sum is a second, cheap launch, not a second pass worth fusing away)."""
-    activation_backward(grad_out, out, grad_in, activation)
+    activation_backward(grad_out, out, grad_in, code, param)
     grad_in.sum(axis=0, out=bias_grad)
     return grad_in
 
@@ -184,17 +181,19 @@ def softmax_cross_entropy(logits, y, grad):
 
 
 # --- optimizers -----------------------------------------------------------------------------
-class _OptimizerKernels:
-    """``sgd_update(param, grad, ...)`` etc. with the numba kernels' signatures, launching
-    the CUDA kernel of the same name; lets ``nnhp.jit`` assemble the arguments once."""
-
-    def __getattr__(self, kernel: str):
-        def launch(param, *args):
-            _launch("optimizers.cu", kernel, param.size, param.dtype, (param,) + args)
-        return launch
-
-
 def optimizer_update(optimizer, param, grad, state: dict, coeffs: dict) -> bool:
     """One kernel launch for one step of ``optimizer`` (False: no kernel for its class)."""
-    return _jit.optimizer_update(optimizer, param, _contiguous(grad), state, coeffs,
-                                 kernel_set=_OptimizerKernels())
+    call = optimizer_arguments(optimizer, param, _contiguous(grad), state, coeffs)
+    if call is None:
+        return False
+    name, arguments = call
+    _launch("optimizers.cu", name, param.size, param.dtype, arguments)
+    return True
+
+
+# --- loading ahead -----------------------------------------------------------------------------
+def warm_up(dtype) -> None:
+    """Compile every kernel file for ``dtype`` now (NVRTC; CuPy keeps the result on disk),
+    so that no training step waits for it."""
+    for file_name in KERNEL_FILES:
+        _module(file_name, numpy.dtype(dtype).name).compile()

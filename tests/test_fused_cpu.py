@@ -1,4 +1,5 @@
-"""numba kernels (nnhp/numba_kernels.py, switched by nnhp/jit.py) against the NumPy reference.
+"""The CPU kernel set (nnhp/fused/cpu.py over numba_kernels.py) against the NumPy reference,
+through the fused steps that run it (nnhp/fused/steps.py) with their kernels on.
 
 Each kernel runs the same arithmetic as the NumPy code it replaces. Where the
 operations are the same IEEE operations in the same order the results are compared
@@ -21,7 +22,8 @@ import pytest
 pytest.importorskip("numba")
 
 import nnhp  # noqa: E402
-from nnhp import jit, layers, losses, optim, philox  # noqa: E402
+from nnhp import fused, layers, losses, optim, philox  # noqa: E402
+from nnhp.fused import cpu, policy, steps  # noqa: E402
 
 DTYPES = [numpy.float32, numpy.float64]
 # tiny, ragged (odd in both directions, not a multiple of 4 for dropout's 4-word blocks),
@@ -40,40 +42,39 @@ def make(shape, dtype, seed=0, scale=3.0):
 
 
 def run_activation(name, x, grad_out, setting, **kwargs):
+    """An activation's forward and backward: the layer itself (setting False) or its
+    fused step with the kernels on (True)."""
     layer = layers.activation(name, **kwargs)
-    layer.jit = setting
-    out = layer.forward(x, training=True).copy()
-    return out, layer.backward(grad_out).copy()
+    step = steps.FusedActivation(layer, True) if setting else layer
+    out = step.forward(x, training=True).copy()
+    return out, step.backward(grad_out).copy()
+
+
+def code_of(name, **kwargs):
+    return fused.shared.activation_code(layers.activation(name, **kwargs))
 
 
 # --- the switch ---------------------------------------------------------------------
 def test_env_values_parse_to_modes(monkeypatch):
     for value, expected in (("0", "off"), ("1", "on"), ("auto", "auto"), ("", "auto"), ("off", "off")):
         monkeypatch.setenv("NNHP_JIT", value)
-        assert jit.mode() == expected
+        assert fused.mode() == expected
     monkeypatch.delenv("NNHP_JIT")
-    assert jit.mode() == "auto"
+    assert fused.mode() == "auto"
     monkeypatch.setenv("NNHP_JIT", "maybe")
     with pytest.raises(ValueError, match="NNHP_JIT"):
-        jit.mode()
+        fused.mode()
 
 
-def test_the_call_site_setting_beats_the_scope_which_beats_the_environment(monkeypatch):
+def test_the_call_site_setting_beats_the_environment(monkeypatch):
     monkeypatch.setenv("NNHP_JIT", "1")
-    assert jit.mode() == "on"
-    assert jit.mode(False) == "off"
-    with jit.scope(False):
-        assert jit.mode() == "off"
-        assert jit.mode(True) == "on"
-    assert jit.mode() == "on"
-
-
-def test_a_scope_reads_the_environment_once_on_entry(monkeypatch):
+    assert fused.mode() == "on"
+    assert fused.mode(False) == "off"
     monkeypatch.setenv("NNHP_JIT", "0")
-    with jit.scope(None):                 # what fit does for a model without its own keyword
-        monkeypatch.setenv("NNHP_JIT", "1")
-        assert jit.mode() == "off"
-    assert jit.mode() == "on"
+    assert fused.mode(True) == "on" and fused.mode() == "off"
+
+
+def test_a_bad_environment_value_fails_before_training(monkeypatch):
     monkeypatch.setenv("NNHP_JIT", "maybe")
     X = make((8, 3), numpy.float32)
     with pytest.raises(ValueError, match="NNHP_JIT must be 0, 1 or auto"):
@@ -81,50 +82,40 @@ def test_a_scope_reads_the_environment_once_on_entry(monkeypatch):
 
 
 def test_insisting_without_numba_is_an_error(monkeypatch):
-    monkeypatch.setattr(jit, "available", lambda: False)
+    monkeypatch.setattr(policy, "numba_available", lambda: False)
     x = numpy.ones(10, numpy.float32)
     monkeypatch.setenv("NNHP_JIT", "1")
-    with pytest.raises(jit.JitUnavailableError, match="numba"):
-        jit.enabled(x)
+    with pytest.raises(fused.JitUnavailableError, match="numba"):
+        fused.choose(x, "dropout", x.size)
     monkeypatch.setenv("NNHP_JIT", "auto")
-    assert not jit.enabled(numpy.ones(1 << 20, numpy.float32))   # auto quietly falls back
+    assert fused.choose(numpy.ones(1 << 20, numpy.float32), "dropout", 1 << 20) is None   # quietly plain
 
 
-def test_auto_uses_kernels_only_from_the_measured_size_up(monkeypatch):
-    monkeypatch.delenv("NNHP_JIT", raising=False)
-    for kernel, threshold in jit.MIN_SIZE.items():
-        if threshold > 1 << 24:      # "never in auto" (tanh, sigmoid, elu)
-            assert not jit.enabled(numpy.ones(1 << 20, numpy.float32), kernel=kernel)
-            continue
-        assert not jit.enabled(numpy.ones(threshold - 1, numpy.float32), kernel=kernel)
-        assert jit.enabled(numpy.ones(threshold, numpy.float32), kernel=kernel)
-    assert not jit.enabled(numpy.ones(1 << 20, numpy.int64))      # floats only
-    assert not jit.enabled(numpy.ones(1 << 20, numpy.float16))
-
-
-def test_model_keyword_reaches_layers_and_fit_passes_it_to_loss_and_optimizer(monkeypatch):
+def test_only_float32_and_float64_arrays_get_kernels(monkeypatch):
     monkeypatch.setenv("NNHP_JIT", "1")
-    calls = {"loss": 0, "optimizer": 0}
-    real_loss, real_update = jit.softmax_cross_entropy, jit.optimizer_update
+    assert fused.choose(numpy.ones(8, numpy.float32), "dropout", 8) is cpu
+    assert fused.choose(numpy.ones(8, numpy.float64), "dropout", 8) is cpu
+    assert fused.choose(numpy.ones(8, numpy.int64), "dropout", 8) is None
+    assert fused.choose(numpy.ones(8, numpy.float16), "dropout", 8) is None
 
-    def counting_loss(*args):
-        calls["loss"] += 1
-        return real_loss(*args)
 
-    def counting_update(*args):
-        calls["optimizer"] += 1
-        return real_update(*args)
+def test_model_keyword_reaches_the_plan_and_fit_passes_it_to_loss_and_optimizer(monkeypatch):
+    monkeypatch.setenv("NNHP_JIT", "1")
+    calls = {"loss": 0, "optimizer": 0, "dense_activation": 0}
+    for name, key in (("softmax_cross_entropy", "loss"), ("optimizer_update", "optimizer"),
+                      ("bias_activation_forward", "dense_activation")):
+        real = getattr(cpu, name)
 
-    monkeypatch.setattr(jit, "softmax_cross_entropy", counting_loss)
-    monkeypatch.setattr(jit, "optimizer_update", counting_update)
+        def counting(*args, real=real, key=key):
+            calls[key] += 1
+            return real(*args)
+        monkeypatch.setattr(cpu, name, counting)
     X = make((40, 6), numpy.float32)
     y = (X[:, 0] > 0).astype(int)
-    model = nnhp.MLP([6, 8, 2], seed=0, jit=False)
-    assert all(layer.jit is False for layer in model.layers)
-    nnhp.fit(model, X, y, epochs=1, batch_size=20)
-    assert calls == {"loss": 0, "optimizer": 0}
+    nnhp.fit(nnhp.MLP([6, 8, 2], seed=0, jit=False), X, y, epochs=1, batch_size=20)
+    assert calls == {"loss": 0, "optimizer": 0, "dense_activation": 0}
     nnhp.fit(nnhp.MLP([6, 8, 2], seed=0), X, y, epochs=1, batch_size=20)
-    assert calls["loss"] == 2 and calls["optimizer"] == 2
+    assert calls["loss"] == 2 and calls["optimizer"] == 2 and calls["dense_activation"] == 2
 
 
 # --- activations ----------------------------------------------------------------------
@@ -174,13 +165,12 @@ def test_bias_fused_into_the_activation_matches_dense_then_activation(name, dtyp
 def test_activation_backward_with_bias_gradient_matches_numpy(name, shape, dtype):
     """grad_in = grad_out * f'(z) and the column sums in one pass: the sums equal
     NumPy's sum(axis=0) bit for bit (rows added in order), whatever f is."""
-    layer = layers.activation(name)
-    layer.jit = False                                   # the NumPy reference, forward and backward
+    layer = layers.activation(name)                     # the NumPy reference, forward and backward
     out = layer.forward(make(shape, dtype, 1), training=True).copy()
     grad_out = make(shape, dtype, 2, 1.0)
     grad_ref = layer.backward(grad_out).copy()
     grad_in, bias_grad = numpy.full(shape, numpy.nan, dtype), numpy.full(shape[1], numpy.nan, dtype)
-    jit.activation_bias_backward(grad_out, out, grad_in, bias_grad, layer)
+    cpu.activation_bias_backward(grad_out, out, grad_in, bias_grad, *code_of(name))
     if name in EXACT_ACTIVATIONS:
         numpy.testing.assert_array_equal(grad_in, grad_ref)
     else:
@@ -191,17 +181,14 @@ def test_activation_backward_with_bias_gradient_matches_numpy(name, shape, dtype
 @pytest.mark.parametrize("name", ACTIVATIONS)
 def test_bias_activation_kernel_in_place_and_into_another_array(name):
     z, bias = make((37, 129), numpy.float32, 1), make(129, numpy.float32, 2)
-    reference = layers.activation(name)
-    reference.jit = False
-    expected = reference.forward(z + bias, training=False)     # the NumPy layer on z + b
-    layer = layers.activation(name)
+    expected = layers.activation(name).forward(z + bias, training=False)     # the NumPy layer on z + b
     tolerance = 0 if name in EXACT_ACTIVATIONS else 4 * eps(numpy.float32)
     out = numpy.empty_like(z)
-    assert jit.bias_activation_forward(z, bias, out, layer) is out
+    assert cpu.bias_activation_forward(z, bias, out, *code_of(name)) is out
     numpy.testing.assert_allclose(out, expected, rtol=0, atol=tolerance)
     numpy.testing.assert_array_equal(z, make((37, 129), numpy.float32, 1))   # z left alone
     in_place = z.copy()
-    assert jit.bias_activation_forward(in_place, bias, in_place, layer) is in_place
+    assert cpu.bias_activation_forward(in_place, bias, in_place, *code_of(name)) is in_place
     numpy.testing.assert_array_equal(in_place, out)
 
 
@@ -233,7 +220,7 @@ def test_numba_philox_matches_numpy_philox_word_for_word():
     words = philox.random_words(key, n)
     ones = numpy.ones(n, numpy.float64)
     for threshold_fraction in (0.1, 0.5, 0.9):
-        kept = jit.dropout_apply(ones, numpy.empty_like(ones), key, threshold_fraction) != 0
+        kept = cpu.dropout_apply(ones, numpy.empty_like(ones), key, threshold_fraction) != 0
         numpy.testing.assert_array_equal(kept, words < philox.keep_threshold(threshold_fraction))
 
 
@@ -244,10 +231,10 @@ def test_dropout_kernel_gives_the_numpy_mask_and_gradient(shape, dtype):
     results = []
     for setting in (False, True):
         layer = layers.Dropout(0.3)
-        layer.jit = setting
         layer.rng = numpy.random.default_rng(42)
-        out = layer.forward(x, training=True).copy()
-        results.append((out, layer.backward(grad_out).copy()))
+        step = steps.FusedDropout(layer, True) if setting else layer
+        out = step.forward(x, training=True).copy()
+        results.append((out, step.backward(grad_out).copy()))
     numpy.testing.assert_array_equal(results[1][0], results[0][0])
     numpy.testing.assert_array_equal(results[1][1], results[0][1])
 
@@ -257,9 +244,9 @@ def test_dropout_masks_are_reproducible_by_seed_and_keep_the_right_fraction():
 
     def masks(seed):
         layer = layers.Dropout(0.25)
-        layer.jit = True
         layer.rng = numpy.random.default_rng(seed)
-        return [layer.forward(x, training=True).copy() for _ in range(2)]
+        step = steps.FusedDropout(layer, True)
+        return [step.forward(x, training=True).copy() for _ in range(2)]
 
     first, again, other = masks(7), masks(7), masks(8)
     numpy.testing.assert_array_equal(first[0], again[0])
@@ -282,8 +269,7 @@ def test_softmax_cross_entropy_kernel_matches_numpy(n, k, targets, dtype):
     y = rng.integers(0, k, n) if targets == "labels" else rng.dirichlet(numpy.ones(k), n).astype(dtype)
     results = []
     for setting in (False, True):
-        loss = losses.get("cross_entropy")
-        loss.jit = setting
+        loss = fused.loss_step(losses.get("cross_entropy"), setting)
         value = loss.forward(logits, y)
         results.append((value, loss.backward().copy()))
     (ref_loss, ref_grad), (jit_loss, jit_grad) = results
@@ -311,11 +297,11 @@ OPTIMIZER_CONFIGS = [
 def run_optimizer(name, kwargs, setting, sizes, dtype, steps=4):
     params = [make(size, dtype, 100 + i) for i, size in enumerate(sizes)]
     optimizer = getattr(optim, name)(lr=0.05, **kwargs)
-    optimizer.jit = setting
+    stepper = fused.optimizer_step(optimizer, setting)
     for t in range(steps):
         if t == 2:
             optimizer.lr = 0.02       # a schedule changing the rate between steps
-        optimizer.step(params, [make(size, dtype, 10 * t + i) for i, size in enumerate(sizes)])
+        stepper.step(params, [make(size, dtype, 10 * t + i) for i, size in enumerate(sizes)])
     return params, optimizer.state
 
 
@@ -343,13 +329,13 @@ def test_fused_optimizer_on_a_million_parameters(name):
 
 def test_a_user_subclass_keeps_its_own_update():
     class HalfStep(optim.SGD):
-        def _update(self, param, grad, state, scratch, coeffs):
+        def _update(self, param, grad, state, coeffs):
             param -= 0.5 * coeffs["lr"] * grad
 
     param = numpy.ones(100, numpy.float32)
     opt = HalfStep(lr=1.0)
-    opt.jit = True
-    opt.step([param], [numpy.ones(100, numpy.float32)])
+    assert fused.optimizer_step(opt, True) is opt        # no kernel stands in for a subclass
+    fused.optimizer_step(opt, True).step([param], [numpy.ones(100, numpy.float32)])
     numpy.testing.assert_array_equal(param, 0.5)
 
 
@@ -374,9 +360,8 @@ def test_fit_with_jit_on_and_off_gives_the_same_history(monkeypatch, activation,
 
 
 def _relu_sum_with_kernels(_):
-    layer = layers.ReLU()
-    layer.jit = True
-    return float(layer.forward(numpy.linspace(-1, 1, 4096, dtype=numpy.float32), training=True).sum())
+    step = steps.FusedActivation(layers.ReLU(), True)
+    return float(step.forward(numpy.linspace(-1, 1, 4096, dtype=numpy.float32), training=True).sum())
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
@@ -387,3 +372,33 @@ def test_kernels_work_in_forked_worker_processes():
     expected = _relu_sum_with_kernels(0)
     with multiprocessing.get_context("fork").Pool(2) as pool:
         assert pool.map_async(_relu_sum_with_kernels, range(2)).get(timeout=120) == [expected, expected]
+
+
+# --- the fused steps' buffers ------------------------------------------------------------------
+def test_a_ragged_batch_reuses_the_full_batch_buffer():
+    """The last, smaller batch of an epoch writes into the leading rows of the same buffer."""
+    model = nnhp.MLP([3, 5, 2], seed=0, jit=True)
+    step = model.plan[0]
+    assert isinstance(step, steps.DenseActivation)
+    rng = numpy.random.default_rng(0)
+    full = model._forward(rng.standard_normal((4, 3)).astype(numpy.float32), True)
+    buffer = step.buffers.arrays["z"]
+    model._forward(rng.standard_normal((3, 3)).astype(numpy.float32), True)
+    model._forward(rng.standard_normal((4, 3)).astype(numpy.float32), True)
+    assert step.buffers.arrays["z"] is buffer
+    x = rng.standard_normal((3, 3)).astype(numpy.float32)
+    numpy.testing.assert_allclose(model._forward(x, True), model.forward(x), rtol=1e-6)
+    assert full.shape == (4, 2)
+
+
+def test_inference_outputs_are_new_arrays_and_training_ones_are_not_stale():
+    """Outside training a fused step returns a fresh array each call (a caller may keep it);
+    in training, a batch of another shape gets its own values, never the last batch's."""
+    step = steps.FusedActivation(layers.ReLU(), True)
+    x1, x2 = make((4, 3), numpy.float32, 1), make((2, 3), numpy.float32, 2)
+    first = step.forward(x1, training=False)
+    second = step.forward(x2, training=False)
+    numpy.testing.assert_array_equal(first, numpy.maximum(x1, 0))
+    numpy.testing.assert_array_equal(second, numpy.maximum(x2, 0))
+    numpy.testing.assert_array_equal(step.forward(x1, training=True).copy(), numpy.maximum(x1, 0))
+    numpy.testing.assert_array_equal(step.forward(x2, training=True), numpy.maximum(x2, 0))

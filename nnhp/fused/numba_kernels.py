@@ -7,7 +7,7 @@ vectorizes the loop (SIMD), as NumPy does each of its passes. The arithmetic is 
 operation for operation and in the same float type, as the NumPy code it replaces
 (``nnhp/layers.py``, ``nnhp/losses.py``, ``nnhp/optim.py``), so most kernels give
 bit-identical results; the exceptions (``exp``, ``tanh``, sums in a different order)
-are listed in ``tests/test_jit.py`` with their tolerances.
+are listed in ``tests/test_fused_cpu.py`` with their tolerances.
 
 Rules every kernel follows:
   * scalars arrive in the arrays' float type (``numpy.float32(0.9)``, not ``0.9``):
@@ -26,10 +26,11 @@ Rules every kernel follows:
     forked worker processes abort, and the speed-up comes from touching memory once,
     which one core gets (see benchmarks/RESULTS.md);
   * ``cache=True``: compiled machine code is kept on disk, so only the very first
-    call on a machine pays the compile time.
+    call on a machine pays the compile time (``python -m nnhp.fused --compile`` pays
+    it ahead).
 
-This module imports numba at the top; ``nnhp.jit`` imports it only when a kernel is
-actually used, so ``import nnhp`` never needs numba.
+This module imports numba at the top; ``nnhp/fused/cpu.py`` wraps these functions and
+is imported only when a kernel is about to be used, so ``import nnhp`` never needs numba.
 """
 from __future__ import annotations
 
@@ -38,9 +39,9 @@ import math
 import numba
 import numpy
 
-_options = {"cache": True, "fastmath": False, "nogil": True, "error_model": "numpy"}
+from .shared import ACTIVATION_CODES
 
-from .jit import ACTIVATION_CODES
+_options = {"cache": True, "fastmath": False, "nogil": True, "error_model": "numpy"}
 
 IDENTITY, RELU, LEAKY_RELU, ELU, TANH, SIGMOID = (
     ACTIVATION_CODES[name] for name in ("identity", "relu", "leaky_relu", "elu", "tanh", "sigmoid"))
@@ -353,11 +354,11 @@ def _adam_moments(param, grad, exp_avg, exp_avg_sq, i, beta1, one_minus_beta1, b
 
 
 @numba.njit(**_options)
-def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, scaled_step_size, scaled_eps,
+def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step_size, bias_correction2_sqrt, eps,
                 beta1, one_minus_beta1, beta2, one_minus_beta2, weight_decay, use_decay,
                 decay_factor, decoupled, amsgrad):
-    """theta -= m / (sqrt(v) + eps c) * (step_size c), c = sqrt(1 - beta2^t): Adam as
-    nnhp.optim.Adam computes it (the scaled_* scalars carry the factor c)."""
+    """theta -= step_size * m / (sqrt(v) / sqrt(1 - beta2^t) + eps): Adam as nnhp.optim.Adam
+    (and torch) computes it, step_size = lr / (1 - beta1^t)."""
     if amsgrad:
         for i in range(param.size):
             p, m, v = _adam_moments(param, grad, exp_avg, exp_avg_sq, i, beta1, one_minus_beta1, beta2,
@@ -365,9 +366,9 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, scaled_step_si
             if max_exp_avg_sq[i] > v:
                 v = max_exp_avg_sq[i]
             max_exp_avg_sq[i] = v
-            param[i] = p - m / (math.sqrt(v) + scaled_eps) * scaled_step_size
+            param[i] = p - m / (math.sqrt(v) / bias_correction2_sqrt + eps) * step_size
     else:
         for i in range(param.size):
             p, m, v = _adam_moments(param, grad, exp_avg, exp_avg_sq, i, beta1, one_minus_beta1, beta2,
                                     one_minus_beta2, weight_decay, use_decay, decay_factor, decoupled)
-            param[i] = p - m / (math.sqrt(v) + scaled_eps) * scaled_step_size
+            param[i] = p - m / (math.sqrt(v) / bias_correction2_sqrt + eps) * step_size
