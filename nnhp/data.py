@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy
 
+from . import _checks
 from .backend import to_numpy
 
 
@@ -111,15 +112,11 @@ def check_same_length(X, y, names=("X", "y")) -> None:
 
 
 def check_positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
+    return _checks.integer(value, name, low=minimum, error=ValueError)
 
 
 def check_fraction(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must be a fraction strictly between 0 and 1; got {value!r}")
-    return float(value)
+    return _checks.fraction(value, name)
 
 
 # --- data sets --------------------------------------------------------------------

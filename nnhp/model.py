@@ -18,6 +18,7 @@ import zipfile
 
 import numpy
 
+from . import _checks
 from . import jit as _jit
 from . import layers as layer_types
 from . import losses
@@ -258,8 +259,7 @@ class MLP(Sequential):
         if len(sizes) < 2:
             raise ValueError(f"MLP sizes must list at least inputs and outputs, e.g. [64, 10]; got {sizes}")
         layer_types.activation(activation)  # unknown names fail here, before any work
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
+        dropout = _checks.probability(dropout, "dropout")
         stack = []
         for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
             stack.append(layer_types.Dense(n_in, n_out, init=init))

@@ -25,6 +25,7 @@ import time
 
 import numpy
 
+from . import _checks
 from . import jit as _jit
 from . import losses
 from .backend import array_module, to_numpy
@@ -215,10 +216,9 @@ def _get_optimizer(optimizer):
 
 def _check_regularization(l1, l2, clip_norm):
     for name, value in (("l1", l1), ("l2", l2)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0.0 <= value < math.inf):
-            raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
-    if clip_norm is not None and not (isinstance(clip_norm, (int, float)) and 0 < clip_norm < math.inf):
-        raise ValueError(f"clip_norm must be a positive number or None; got {clip_norm!r}")
+        _checks.number(value, name, low=0.0, error=ValueError)
+    if clip_norm is not None:
+        _checks.number(clip_norm, "clip_norm", low=0.0, low_open=True, error=ValueError)
 
 
 @_jit.follows_model   # the loss and optimizer use fused kernels as the model's ``jit`` says
