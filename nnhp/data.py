@@ -14,6 +14,7 @@ Built-in data sets:
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 from dataclasses import dataclass, field
 
@@ -104,6 +105,19 @@ def check_targets(y, n_outputs: int, name: str = "y") -> numpy.ndarray:
     if not numpy.isfinite(targets).all():
         raise ValueError(_describe_bad_values(targets, name))
     return targets
+
+
+def fingerprint(*arrays) -> str:
+    """Shapes, dtypes and a content hash of ``arrays``: equal exactly when the data is, e.g.
+    ``"1000x2 float64, 1000 int64, sha256 3f2a..."`` (what a stored study records of its data)."""
+    digest = hashlib.sha256()
+    shapes = []
+    for array in arrays:
+        array = numpy.ascontiguousarray(to_numpy(array))
+        digest.update(f"{array.shape}{array.dtype.str}".encode())
+        digest.update(memoryview(array).cast("B") if array.dtype != object else repr(array.tolist()).encode())
+        shapes.append("x".join(map(str, array.shape)) + f" {array.dtype}")
+    return ", ".join(shapes) + f", sha256 {digest.hexdigest()[:16]}"
 
 
 def check_same_length(X, y, names=("X", "y")) -> None:
@@ -268,14 +282,15 @@ def load_csv(path: str, target: str | int | None = None, delimiter: str | None =
 
 
 # --- splits and scaling -------------------------------------------------------------
-def train_test_split(X, y, test_size: float = 0.25, seed=0, stratify: bool = True):
+def train_test_split(X, y, test_size: float = 0.25, seed=0, stratify: bool = True, *, name: str = "test_size"):
     """Shuffle and split into (X_train, X_test, y_train, y_test).
 
     ``stratify`` keeps each class's share the same on both sides for integer labels.
+    ``name``: what errors call ``test_size`` (``fit`` passes "validation_split").
     """
     X, y = numpy.asarray(X), numpy.asarray(y)
     check_same_length(X, y)
-    test_size = check_fraction(test_size, "test_size")
+    test_size = check_fraction(test_size, name)
     rng = numpy.random.default_rng(seed)
     n = len(X)
     if stratify and y.ndim == 1 and numpy.issubdtype(y.dtype, numpy.integer):
@@ -292,7 +307,7 @@ def train_test_split(X, y, test_size: float = 0.25, seed=0, stratify: bool = Tru
         n_test = int(round(test_size * n))
         test_index, train_index = order[:n_test], order[n_test:]
     if len(train_index) == 0 or len(test_index) == 0:
-        raise ValueError(f"test_size={test_size} leaves an empty side for {n} samples")
+        raise ValueError(f"{name}={test_size} leaves an empty side for {n} samples")
     return X[train_index], X[test_index], y[train_index], y[test_index]
 
 

@@ -252,7 +252,8 @@ def fit(model, X, y, loss="cross_entropy", optimizer="adam", schedule=None, epoc
         y_host = numpy.asarray(to_numpy(y))
         check_same_length(X_host, y_host)
         stratify = loss_fn.classification and y_host.ndim == 1
-        X, X_val, y, y_val = train_test_split(X_host, y_host, validation_split, seed=seed, stratify=stratify)
+        X, X_val, y, y_val = train_test_split(X_host, y_host, validation_split, seed=seed, stratify=stratify,
+                                              name="validation_split")
         validation_data = (X_val, y_val)
     X, y = _prepare(model, loss_fn, X, y, "")
     validation = None
