@@ -157,11 +157,12 @@ def run_tune(args) -> int:
     dataset, (X_train, y_train), (X_val, y_val), (X_test, y_test) = load_split(args)
     classification = dataset.task == "classification"
     max_epochs = settings["max_epochs"] or default_max_epochs(len(X_train))
+    # The space (--set, --drop, [space]) is checked here, before a line of progress is printed.
+    space = tuned_space(overrides or None, task=dataset.task, n_classes=dataset.n_classes if classification else None,
+                        max_epochs=max_epochs, budgeted=settings["searcher"] in BUDGETED_SEARCHERS,
+                        n_samples=len(X_train), n_features=X_train.shape[1], metric=settings["metric"])
     if args.show_space:
-        budgeted = settings["searcher"] in BUDGETED_SEARCHERS
-        print(tuned_space(overrides or None, task=dataset.task, n_classes=dataset.n_classes if classification else None,
-                          max_epochs=max_epochs, budgeted=budgeted, n_samples=len(X_train),
-                          n_features=X_train.shape[1], metric=settings["metric"]))
+        print(space)
         return 0
     print(f"data {dataset.name}: {len(X_train)} train / {len(X_val)} validation / {len(X_test)} test, "
           f"{X_train.shape[1]} features, {dataset.task}"

@@ -129,11 +129,21 @@ def valid_names() -> list[str]:
     return [*CATALOGUE, "units_1", "units_2", "..."]
 
 
+# Names other libraries use for ours, for the "did you mean" of an unknown name.
+_SYNONYMS = {"learning_rate": "lr", "lr_schedule": "schedule", "scheduler": "schedule", "layers": "n_layers",
+             "num_layers": "n_layers", "hidden_layers": "n_layers", "hidden_units": "units", "width": "units",
+             "epoch": "epochs", "max_epochs": "epochs", "batch": "batch_size", "batchsize": "batch_size",
+             "activation_function": "activation", "drop_rate": "dropout", "decay": "weight_decay",
+             "l2_penalty": "l2", "alpha": "l2", "solver": "optimizer", "initializer": "init"}
+
+
 def check_name(name, where: str = "the space") -> Hyperparameter:
     """The entry for ``name``, or ValueError listing the valid names with the nearest match."""
     entry = lookup(name)
     if entry is None:
-        suggestion = _checks.did_you_mean(name, [*CATALOGUE, "units_1", "units_2", "units_3"])
+        synonym = _SYNONYMS.get(str(name).lower().replace("-", "_"))
+        suggestion = f" (did you mean {synonym!r}?)" if synonym else \
+            _checks.did_you_mean(name, [*CATALOGUE, "units_1", "units_2", "units_3"])
         raise ValueError(f"unknown hyperparameter {name!r} in {where}{suggestion}; nnhp tunes "
                          f"{', '.join(valid_names())} (units_<k>: the width of hidden layer k)")
     return entry
