@@ -73,6 +73,9 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 
 # Programming errors (a closed connection, a wrong number of arguments) are bugs, not a damaged file.
 _NOT_THE_FILE = (sqlite3.ProgrammingError, sqlite3.InterfaceError)
+# What SQLite raises on a damaged file: its own errors, and (for an error message or text holding
+# bytes that are not UTF-8) Python's decoding error.
+_DAMAGE = (sqlite3.DatabaseError, UnicodeDecodeError)
 
 
 def _nan_to_none(value):
@@ -92,7 +95,7 @@ def _file_errors(method):
             return method(self, *args, **kwargs)
         except _NOT_THE_FILE:
             raise
-        except sqlite3.DatabaseError as exc:
+        except _DAMAGE as exc:
             raise StorageError(self._damaged(exc)) from None
     return checked
 
@@ -136,7 +139,7 @@ class SQLiteStorage(Storage):
         except StorageError:
             self._db.close()
             raise
-        except sqlite3.DatabaseError as exc:
+        except _DAMAGE as exc:
             self._db.close()
             raise StorageError(self._damaged(exc)) from None
 
@@ -153,7 +156,7 @@ class SQLiteStorage(Storage):
     def _connect(self, target: str, uri: bool = False):
         try:
             return sqlite3.connect(target, timeout=60.0, isolation_level=None, check_same_thread=False, uri=uri)
-        except sqlite3.DatabaseError as exc:
+        except _DAMAGE as exc:
             raise StorageError(f"study file {self.path!r} cannot be opened: {exc}") from None
 
     def _check_file_kind(self) -> bool:
@@ -186,7 +189,7 @@ class SQLiteStorage(Storage):
         this version can use; nothing is written, whatever the outcome."""
         try:
             db = sqlite3.connect(_read_only_uri(self.path), uri=True, timeout=60.0)
-        except sqlite3.DatabaseError as exc:
+        except _DAMAGE as exc:
             raise StorageError(f"study file {self.path!r} cannot be opened: {exc}") from None
         try:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -198,7 +201,7 @@ class SQLiteStorage(Storage):
             if missing:
                 raise StorageError(f"study file {self.path!r} lacks the tables {sorted(missing)}; "
                                    "it is damaged or was not written by nnhp")
-        except sqlite3.DatabaseError as exc:
+        except _DAMAGE as exc:
             raise StorageError(self._damaged(exc)) from None
         finally:
             db.close()

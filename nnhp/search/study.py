@@ -159,6 +159,10 @@ class Study:
         # JSON round trip: what a reopening reads back (tuples become lists) is what is compared.
         space_dict = None if space is None else json.loads(json.dumps(space.to_dict()))
         identity = None if identity is None else json.loads(json.dumps(identity))
+        if space is None and self.name not in self.storage.study_names():
+            held = self.storage.study_names()
+            raise ValueError(f"study {self.name!r} needs a space: {self.storage!r} holds no study of that name"
+                             + (f" (it holds {', '.join(map(repr, held[:10]))})" if held else ""))
         self.study_id, self.direction, stored_space = self.storage.open_study(self.name, direction, space_dict,
                                                                               identity)
         stored_identity = self.storage.study_identity(self.study_id)
