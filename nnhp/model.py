@@ -61,8 +61,9 @@ class Sequential:
     def _allocate_parameters(self) -> None:
         shapes = [shape for layer in self.layers for shape in layer.param_shapes()]
         total = sum(int(numpy.prod(shape)) for shape in shapes)
-        # Refuse before allocating: an overcommitting kernel would "allocate" and kill us later.
-        _checks.memory(2 * total * self.backend.dtype.itemsize, f"a model of {total:,} parameters (weights and gradients)")
+        if self.backend.name == "numpy":   # refuse now: an overcommitting kernel "allocates", then kills
+            _checks.memory(2 * total * self.backend.dtype.itemsize,
+                           f"a model of {total:,} parameters (weights and gradients)")
         self.flat_params = self.backend.zeros(total)
         self.flat_grads = self.backend.zeros(total)
         self.params, self.grads = [], []
