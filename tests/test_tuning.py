@@ -616,3 +616,13 @@ def test_a_fixed_depth_drops_the_shared_width_it_never_uses(spirals):
     result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=SMALL, n_trials=1,
                        max_epochs=8, refit=False)
     assert "units" not in result.space and "units" not in result.best_params
+
+
+def test_a_stored_hyperband_study_keeps_its_epoch_budget(tmp_path, spirals):
+    from nnhp.search import StudyMismatchError
+    X, X_val, y, y_val = spirals
+    settings = dict(validation_data=(X_val, y_val), searcher="hyperband", space={"n_layers": 1, "units": 8},
+                    storage=str(tmp_path / "s.db"), refit=False, initial_configs=None)
+    nnhp.tune(X, y, n_trials=2, max_epochs=3, **settings)
+    with pytest.raises(StudyMismatchError, match="max_epochs=3 when created, max_epochs=9 now"):
+        nnhp.tune(X, y, n_trials=4, max_epochs=9, **settings)

@@ -219,7 +219,8 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
         n_trials = DEFAULT_TRIALS
     budgeted = getattr(search, "max_budget", None) is not None
     tuned_space = _space(space, problem, max_epochs, budgeted, loss)
-    identity = _identity(fingerprint, X, y, validation_data, validation_split, seed, problem, loss)
+    identity = {**_identity(fingerprint, X, y, validation_data, validation_split, seed, problem, loss),
+                "max_epochs": max_epochs}     # the trials' lengths (and Hyperband's rungs)
     study = Study(tuned_space, search, direction=problem.direction, storage=storage, name=name, identity=identity)
     objective = TrialObjective(problem, study, max_epochs=max_epochs, patience=patience, seed=seed,
                                dtype=dtype, backend=backend)
