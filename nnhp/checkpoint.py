@@ -240,7 +240,7 @@ def _read_meta(archive: _Archive, path) -> dict:
         raise ValueError(f"{path} is not an nnhp model file (its 'meta' entry is not JSON text)")
     try:
         meta = json.loads(str(_read_checked(archive, "meta")))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:      # RecursionError: nested a million deep
         raise ValueError(f"{path} is not a readable nnhp model file (its metadata is not JSON: {exc})") from None
     if not isinstance(meta, dict):
         raise ValueError(f"{path} is not an nnhp model file (its metadata is a {type(meta).__name__}, not an object)")

@@ -204,3 +204,9 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
         checkpoint.atomic_write(str(path), broken)
     np.testing.assert_array_equal(nnhp.load(path).flat_params, first.flat_params)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+
+
+def test_metadata_nested_200000_deep_is_a_clear_error(tmp_path):
+    path = write_npz(tmp_path / "deep.npz", meta=np.array("[" * 200_000 + "]" * 200_000))
+    with pytest.raises(ValueError, match="its metadata is not JSON"):
+        nnhp.load(path)

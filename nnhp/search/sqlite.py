@@ -257,7 +257,7 @@ class SQLiteStorage(Storage):
     def _json(self, text, what: str):
         try:
             return json.loads(text)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             raise StorageError(f"study file {self.path!r}: {what} is damaged (not JSON: {str(text)[:40]!r})") from None
 
     # --- studies -----------------------------------------------------------------------------
