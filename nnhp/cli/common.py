@@ -56,11 +56,8 @@ def number(low: float = 0.0, *, low_open: bool = False, high: float | None = Non
                                                       high_open=high_open), "a number")
 
 
-def fraction(text: str) -> float:
-    return _flag_type(float, lambda v: _checks.fraction(v, "the value"), "a fraction")(text)
-
-
-fraction.__name__ = "a fraction"
+#: A flag holding a fraction strictly between 0 and 1.
+fraction = _flag_type(float, lambda v: _checks.fraction(v, "the value"), "a fraction")
 
 
 def name_of(valid, what: str):

@@ -21,7 +21,6 @@ from __future__ import annotations
 import importlib
 
 from .. import _checks
-from .common import DATA_DEFAULTS
 
 __all__ = ["toml_module", "read_config", "space_entry", "check_setting", "SETTING_CHECKS"]
 
@@ -158,5 +157,3 @@ def read_config(path: str) -> tuple[dict, dict, list]:
         overrides[name] = space_entry(name, value, path)
     return settings, overrides, drop
 
-
-DATA_KEYS = tuple(DATA_DEFAULTS)
