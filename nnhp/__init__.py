@@ -11,7 +11,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("backend", "layers", "init", "losses", "model", "optim", "schedules",
+_SUBMODULES = ("backend", "layers", "init", "losses", "model", "checkpoint", "optim", "schedules",
                "train", "data", "search", "tuning", "compare", "report", "fused", "cli")
 
 # Public names that live in a submodule: name -> module.

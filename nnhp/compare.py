@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy
 
-from . import optim
+from . import _checks, optim
 from .model import MLP
 from .train import fit
 
@@ -154,10 +154,8 @@ def compare_optimizers(X, y, validation_data, optimizers=("sgd", "momentum", "ad
                        seed: int = 0, progress=None) -> Comparison:
     """Run the protocol of the module docstring; ``progress(message)`` hears about each run."""
     X = numpy.asarray(X)
-    if isinstance(n_lr, bool) or not isinstance(n_lr, int) or n_lr < 1:
-        raise ValueError(f"n_lr must be an integer >= 1; got {n_lr!r}")
-    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
-        raise ValueError(f"n_seeds must be an integer >= 1; got {n_seeds!r}")
+    for name, value in (("n_lr", n_lr), ("n_seeds", n_seeds), ("epochs", epochs), ("batch_size", batch_size)):
+        _checks.integer(value, name, low=1, error=ValueError)      # epochs=0 would report NaN results
     unknown = [name for name in optimizers if name not in LR_RANGES]
     if unknown:
         raise ValueError(f"unknown optimizer(s) {', '.join(map(repr, unknown))}; expected some of "

@@ -14,11 +14,14 @@ Built-in data sets:
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
+import os
 from dataclasses import dataclass, field
 
 import numpy
 
+from . import _checks
 from .backend import to_numpy
 
 
@@ -56,12 +59,22 @@ def check_X(X, name: str = "X", n_features: int | None = None, dtype=None) -> nu
         raise ValueError(f"{name} has no features (shape {array.shape})")
     if n_features is not None and array.shape[1] != n_features:
         raise ValueError(f"{name} has {array.shape[1]} features but the model expects {n_features}")
-    if dtype is not None:
-        array = array.astype(dtype, copy=False)
-    elif not numpy.issubdtype(array.dtype, numpy.floating):
+    if not numpy.issubdtype(array.dtype, numpy.floating):
         array = array.astype(numpy.float64)
     if not numpy.isfinite(array).all():
         raise ValueError(_describe_bad_values(array, name))
+    if dtype is not None:
+        with numpy.errstate(over="ignore"):
+            cast = array.astype(dtype, copy=False)
+        if cast is not array and not numpy.isfinite(cast).all():
+            # Finite in float64, infinite in float32: say so, and where, not "contains inf".
+            first = tuple(numpy.argwhere(~numpy.isfinite(cast))[0])
+            count = int((~numpy.isfinite(cast)).sum())
+            raise ValueError(f"{name} has {count} value(s) too large for {numpy.dtype(dtype).name} (first "
+                             f"{array[first]:.4g} at row {first[0]}, column {first[1]}; "
+                             f"{numpy.dtype(dtype).name} holds magnitudes up to {numpy.finfo(dtype).max:.4g}); "
+                             "rescale the data (e.g. standardize it) or use dtype='float64'")
+        array = cast
     return array
 
 
@@ -105,21 +118,30 @@ def check_targets(y, n_outputs: int, name: str = "y") -> numpy.ndarray:
     return targets
 
 
+def fingerprint(*arrays) -> str:
+    """Shapes, dtypes and a content hash of ``arrays``: equal exactly when the data is, e.g.
+    ``"1000x2 float64, 1000 int64, sha256 3f2a..."`` (what a stored study records of its data)."""
+    digest = hashlib.sha256()
+    shapes = []
+    for array in arrays:
+        array = numpy.ascontiguousarray(to_numpy(array))
+        digest.update(f"{array.shape}{array.dtype.str}".encode())
+        digest.update(memoryview(array).cast("B") if array.dtype != object else repr(array.tolist()).encode())
+        shapes.append("x".join(map(str, array.shape)) + f" {array.dtype}")
+    return ", ".join(shapes) + f", sha256 {digest.hexdigest()[:16]}"
+
+
 def check_same_length(X, y, names=("X", "y")) -> None:
     if len(X) != len(y):
         raise ValueError(f"{names[0]} has {len(X)} samples but {names[1]} has {len(y)}")
 
 
 def check_positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
+    return _checks.integer(value, name, low=minimum, error=ValueError)
 
 
 def check_fraction(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must be a fraction strictly between 0 and 1; got {value!r}")
-    return float(value)
+    return _checks.fraction(value, name)
 
 
 # --- data sets --------------------------------------------------------------------
@@ -202,83 +224,168 @@ BUILTIN = {"digits": load_digits, "moons": make_moons, "spirals": make_spirals,
            "regression": make_regression}
 
 
-def load_dataset(name: str, target: str | None = None) -> Dataset:
-    """A built-in data set by name, or a CSV file by path (``target``: its label column)."""
+TASKS = ("classification", "regression")
+
+
+def load_dataset(name: str, target: str | None = None, task: str | None = None) -> Dataset:
+    """A built-in data set by name, or a CSV file by path (``target``: its label column; ``task``:
+    "classification" or "regression" instead of the rule in :func:`load_csv`)."""
+    if task is not None:
+        _checks.one_of(task, "task", TASKS)
     if name in BUILTIN:
-        return BUILTIN[name]()
+        if target is not None:
+            raise ValueError(f"target applies to CSV files; the built-in data set {name!r} has its own")
+        dataset = BUILTIN[name]()
+        if task is not None and task != dataset.task:
+            raise ValueError(f"the built-in data set {name!r} is a {dataset.task} problem; task={task!r} "
+                             "does not apply to it")
+        return dataset
     if str(name).lower().endswith((".csv", ".tsv", ".txt")):
-        return load_csv(name, target)
-    raise ValueError(f"unknown data set {name!r}; expected a built-in one "
+        return load_csv(name, target, task=task)
+    raise ValueError(f"unknown data set {name!r}{_checks.did_you_mean(name, BUILTIN)}; expected a built-in one "
                      f"({', '.join(BUILTIN)}) or the path of a .csv file")
 
 
-def load_csv(path: str, target: str | int | None = None, delimiter: str | None = None) -> Dataset:
-    """A CSV file with a header row: numeric feature columns plus one ``target`` column.
+#: The task rule's limits: whole-number targets with at most this many distinct values ...
+MAX_CLASSES = 20
+#: ... each held by this many rows on average are class labels (two values always are).
+MIN_ROWS_PER_CLASS = 5
 
-    The target is the named column (default: the last). If every target value is a whole
-    number or it holds any non-numeric value, the task is classification (text labels are
-    mapped to 0..k-1 in sorted order); otherwise regression.
-    """
-    if delimiter is None:
-        delimiter = "\t" if str(path).lower().endswith(".tsv") else ","
+
+def target_task(values: numpy.ndarray) -> str:
+    """The rule :func:`load_csv` uses for numeric targets: "classification" when every value is a
+    whole number and there are at most 2 distinct values, or at most ``MAX_CLASSES`` (20) with
+    ``MIN_ROWS_PER_CLASS`` (5) rows each on average; else "regression"."""
+    if not (values == numpy.round(values)).all():
+        return "regression"
+    distinct = len(numpy.unique(values))
+    if distinct <= 2 or (distinct <= MAX_CLASSES and len(values) >= MIN_ROWS_PER_CLASS * distinct):
+        return "classification"
+    return "regression"
+
+
+def _read_rows(path: str, delimiter: str) -> list[tuple[int, list]]:
+    """(line number, fields) of every non-blank row; the file's problems as one ValueError."""
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a directory, not a CSV file")
     try:
-        with open(path, newline="") as handle:
-            rows = [row for row in csv.reader(handle, delimiter=delimiter) if row]
+        # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first column's name.
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle, delimiter=delimiter)
+            return [(reader.line_num, row) for row in reader if row]
     except FileNotFoundError:
         raise FileNotFoundError(f"CSV file not found: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path} is not a readable CSV file: {exc}") from None
+    except OSError as exc:
+        raise ValueError(f"{path} cannot be read: {exc.strerror or exc}") from None
+
+
+def _missing(text: str) -> bool:
+    if not text:
+        return True
+    try:
+        return math.isnan(float(text))
+    except ValueError:
+        return False
+
+
+def load_csv(path: str, target: str | int | None = None, delimiter: str | None = None,
+             task: str | None = None) -> Dataset:
+    """A CSV file with a header row: numeric feature columns plus one ``target`` column.
+
+    The target is the named column (default: the last). Every target cell must hold a value:
+    an empty or NaN one is an error naming its line in the file, as is a feature that is not a
+    finite number. The task the target poses, unless ``task`` names it:
+
+    * any target that is not a number: classification (labels mapped to 0..k-1 in sorted order);
+    * numbers: :func:`target_task` -- whole numbers with few distinct values (at most 2, or at most
+      20 with 5 rows each on average) are class labels (-1/+1 included); anything else regression.
+
+    ``task="classification"`` makes each distinct value a class; ``task="regression"`` needs numbers.
+    """
+    if task is not None:
+        _checks.one_of(task, "task", TASKS)
+    path = str(path)
+    if delimiter is None:
+        delimiter = "\t" if path.lower().endswith(".tsv") else ","
+    rows = _read_rows(path, delimiter)
     if len(rows) < 2:
         raise ValueError(f"{path}: expected a header row and at least one data row")
-    header, body = [h.strip() for h in rows[0]], rows[1:]
+    header, body = [h.strip() for h in rows[0][1]], rows[1:]
     if target is None:
         target_index = len(header) - 1
     elif isinstance(target, int):
-        target_index = target
+        if not -len(header) <= target < len(header):
+            raise ValueError(f"{path}: target column {target} does not exist; the file has {len(header)} columns")
+        target_index = target % len(header)
     elif target in header:
         target_index = header.index(target)
     else:
-        raise ValueError(f"{path}: no column named {target!r}; columns are {', '.join(header)}")
-    for line, row in enumerate(body, start=2):
+        raise ValueError(f"{path}: no column named {target!r}{_checks.did_you_mean(target, header)}; "
+                         f"columns are {', '.join(header)}")
+    if len(header) < 2:
+        raise ValueError(f"{path}: needs at least one feature column besides the target {header[target_index]!r}")
+    for line, row in body:
         if len(row) != len(header):
             raise ValueError(f"{path}, line {line}: {len(row)} fields but the header has {len(header)}")
     feature_index = [i for i in range(len(header)) if i != target_index]
     features = numpy.empty((len(body), len(feature_index)))
-    for line, row in enumerate(body, start=2):
+    for r, (line, row) in enumerate(body):
         for column, i in enumerate(feature_index):
             try:
-                features[line - 2, column] = float(row[i])
+                features[r, column] = float(row[i])
             except ValueError:
                 raise ValueError(f"{path}, line {line}, column {header[i]!r}: "
                                  f"{row[i]!r} is not a number") from None
-    raw_target = [row[target_index].strip() for row in body]
-    try:
-        values = numpy.array([float(v) for v in raw_target])
-        numeric = True
-    except ValueError:
-        numeric = False
-    if numeric and (values == numpy.round(values)).all() and values.min() >= 0 and len(numpy.unique(values)) <= max(2, len(values) // 5):
-        classes = numpy.unique(values)
-        y = numpy.searchsorted(classes, values).astype(numpy.int64)
-        task, class_names = "classification", [f"{c:g}" for c in classes]
-    elif numeric:
-        y, task, class_names = values, "regression", []
+            if not math.isfinite(features[r, column]):
+                raise ValueError(f"{path}, line {line}, column {header[i]!r}: {row[i]!r} is not a finite number")
+    target_name = header[target_index]
+    raw_target = [row[target_index].strip() for _, row in body]
+    for (line, _), value in zip(body, raw_target):
+        if _missing(value):
+            shown = repr(value) if value else "empty"
+            raise ValueError(f"{path}, line {line}: the target {target_name!r} is {shown}; every row needs "
+                             "one (drop the row or fill it in)")
+    numbers = []
+    for (line, _), value in zip(body, raw_target):
+        try:
+            numbers.append(float(value))
+        except ValueError:
+            if task == "regression":
+                raise ValueError(f"{path}, line {line}: the target {target_name!r} is {value!r}, not a number, "
+                                 "but task is regression") from None
+            numbers = None
+            break
+    if numbers is not None:
+        values = numpy.array(numbers)
+        task = task or target_task(values)
+        if task == "classification":
+            classes = numpy.unique(values)
+            y = numpy.searchsorted(classes, values).astype(numpy.int64)
+            class_names = [f"{c:g}" for c in classes]
+        else:
+            y, class_names = values, []
     else:
-        classes = sorted(set(raw_target))
-        lookup = {c: i for i, c in enumerate(classes)}
+        task = "classification"
+        class_names = sorted(set(raw_target))
+        lookup = {c: i for i, c in enumerate(class_names)}
         y = numpy.array([lookup[v] for v in raw_target], dtype=numpy.int64)
-        task, class_names = "classification", classes
-    check_X(features, name=f"{path} features")
-    return Dataset(features, y, task, str(path), [header[i] for i in feature_index], class_names)
+    return Dataset(features, y, task, path, [header[i] for i in feature_index], class_names)
 
 
 # --- splits and scaling -------------------------------------------------------------
-def train_test_split(X, y, test_size: float = 0.25, seed=0, stratify: bool = True):
+def train_test_split(X, y, test_size: float = 0.25, seed=0, stratify: bool = True, *, name: str = "test_size"):
     """Shuffle and split into (X_train, X_test, y_train, y_test).
 
     ``stratify`` keeps each class's share the same on both sides for integer labels.
+    ``name``: what errors call ``test_size`` (``fit`` passes "validation_split").
     """
     X, y = numpy.asarray(X), numpy.asarray(y)
     check_same_length(X, y)
-    test_size = check_fraction(test_size, "test_size")
+    test_size = check_fraction(test_size, name)
     rng = numpy.random.default_rng(seed)
     n = len(X)
     if stratify and y.ndim == 1 and numpy.issubdtype(y.dtype, numpy.integer):
@@ -295,7 +402,7 @@ def train_test_split(X, y, test_size: float = 0.25, seed=0, stratify: bool = Tru
         n_test = int(round(test_size * n))
         test_index, train_index = order[:n_test], order[n_test:]
     if len(train_index) == 0 or len(test_index) == 0:
-        raise ValueError(f"test_size={test_size} leaves an empty side for {n} samples")
+        raise ValueError(f"{name}={test_size} leaves an empty side for {n} samples")
     return X[train_index], X[test_index], y[train_index], y[test_index]
 
 

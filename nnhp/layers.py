@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy
 
+from . import _checks
 from . import init as initializers
 from . import philox
 from .backend import array_module
@@ -263,9 +264,7 @@ class Dropout(Layer):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout rate p must be in [0, 1); got {p!r}")
-        self.p = float(p)
+        self.p = _checks.probability(p, "Dropout rate p")
         self.rng = numpy.random.default_rng()  # replaced by the model's generator
         self.key = None       # this step's Philox key (None: no mask in effect)
         self.mask = None

@@ -10,26 +10,20 @@ gradients likewise (``flat_grads``). Training therefore updates the whole networ
 one vectorized optimizer step, and a checkpoint is a single array copy.
 
 Models are saved as ``.npz`` files holding the architecture (JSON text), the dtype and
-the weights, and load with ``allow_pickle=False``: opening a model file never runs code.
+the weights, and load with ``allow_pickle=False``: opening a model file never runs code
+(``nnhp.checkpoint`` writes and checks them).
 """
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-import zipfile
 
 import numpy
 
-from . import fused
+from . import _checks, fused
 from . import layers as layer_types
 from . import losses
 from .backend import get_backend, make_rng, to_numpy
 from .data import check_X
-
-FORMAT = "nnhp-model"
-FORMAT_VERSION = 1
-
 
 class Sequential:
     """Layers applied in order. ``seed`` fixes the initial weights and dropout masks.
@@ -80,6 +74,9 @@ class Sequential:
     def _allocate_parameters(self) -> None:
         shapes = [shape for layer in self.layers for shape in layer.param_shapes()]
         total = sum(int(numpy.prod(shape)) for shape in shapes)
+        if self.backend.name == "numpy":   # refuse now: an overcommitting kernel "allocates", then kills
+            _checks.memory(2 * total * self.backend.dtype.itemsize,
+                           f"a model of {total:,} parameters (weights and gradients)")
         self.flat_params = self.backend.zeros(total)
         self.flat_grads = self.backend.zeros(total)
         self.params, self.grads = [], []
@@ -186,7 +183,7 @@ class Sequential:
 
     def _check_input(self, X):
         if isinstance(X, numpy.ndarray) or not hasattr(X, "__cuda_array_interface__"):
-            X = check_X(X, n_features=self.n_inputs)
+            X = check_X(X, n_features=self.n_inputs, dtype=self.backend.dtype)
         elif X.ndim != 2 or X.shape[1] != self.n_inputs:
             raise ValueError(f"X must have shape (n, {self.n_inputs}); got {X.shape}")
         return self.backend.asarray(X)
@@ -208,27 +205,11 @@ class Sequential:
     def architecture(self) -> list:
         return [{"type": type(layer).__name__, "config": layer.config()} for layer in self.layers]
 
-    def save(self, path) -> None:
-        """Write architecture, dtype, weights and loss to an ``.npz`` file (atomically)."""
-        meta = {"format": FORMAT, "version": FORMAT_VERSION, "layers": self.architecture(),
-                "dtype": self.backend.dtype.name, "loss": self.loss_name, "seed": _jsonable_seed(self.seed),
-                "class": type(self).__name__}
-        arrays = {"meta": numpy.array(json.dumps(meta)), "flat_params": to_numpy(self.flat_params)}
-        path = os.fspath(path)
-        if not path.endswith(".npz"):
-            path += ".npz"
-        # Write to a temporary file in the same folder, then rename: a crash mid-write
-        # leaves the previous file intact instead of a truncated one.
-        folder = os.path.dirname(os.path.abspath(path))
-        handle, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=folder)
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                numpy.savez(stream, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+    def save(self, path) -> str:
+        """Write architecture, dtype, weights and loss to an ``.npz`` file, atomically (see
+        ``nnhp.checkpoint``); returns the path written (``.npz`` is appended when missing)."""
+        from .checkpoint import save_model
+        return save_model(self, path)
 
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
@@ -248,8 +229,7 @@ class MLP(Sequential):
         if len(sizes) < 2:
             raise ValueError(f"MLP sizes must list at least inputs and outputs, e.g. [64, 10]; got {sizes}")
         layer_types.activation(activation)  # unknown names fail here, before any work
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {dropout!r}")
+        dropout = _checks.probability(dropout, "dropout")
         stack = []
         for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
             stack.append(layer_types.Dense(n_in, n_out, init=init))
@@ -261,42 +241,11 @@ class MLP(Sequential):
         super().__init__(stack, seed=seed, dtype=dtype, backend=backend, jit=jit)
 
 
-def _jsonable_seed(seed):
-    return seed if seed is None or isinstance(seed, (int, list)) else None
-
-
 def load(path, backend=None) -> Sequential:
-    """Load a model saved with ``model.save`` (no pickle), onto ``backend``."""
-    path = os.fspath(path)
-    try:
-        archive = numpy.load(path, allow_pickle=False)
-        if not isinstance(archive, numpy.lib.npyio.NpzFile):   # a bare .npy array
-            raise ValueError(f"{path} is not an nnhp model file (a single array, not an .npz archive)")
-        with archive:
-            if "meta" not in archive.files or "flat_params" not in archive.files:
-                raise ValueError(f"{path} is not an nnhp model file (no model metadata inside)")
-            meta = json.loads(str(archive["meta"]))
-            flat_params = archive["flat_params"]
-    except FileNotFoundError:
-        raise FileNotFoundError(f"model file not found: {path}") from None
-    except (zipfile.BadZipFile, EOFError, OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not a readable nnhp model file (truncated or foreign: {exc})") from exc
-    except ValueError as exc:
-        if "nnhp" in str(exc):
-            raise
-        raise ValueError(f"{path} is not a readable nnhp model file ({exc})") from exc
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an nnhp model file (format {meta.get('format')!r})")
-    if meta.get("version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{path} was written by a newer nnhp (format version {meta['version']})")
-    stack = [layer_types.from_config(entry["type"], entry["config"]) for entry in meta["layers"]]
-    model = Sequential(stack, seed=meta.get("seed"), dtype=meta["dtype"], backend=backend)
-    if flat_params.shape != model.flat_params.shape:
-        raise ValueError(f"{path}: holds {flat_params.size} weights but its architecture needs "
-                         f"{model.flat_params.size} (file damaged?)")
-    model.flat_params[...] = model.backend.asarray(flat_params)
-    model.loss_name = meta.get("loss")
-    return model
+    """Load a model saved with ``model.save`` (no pickle, every field and shape checked before
+    anything is built; see ``nnhp.checkpoint``), onto ``backend``."""
+    from .checkpoint import load_model
+    return load_model(path, backend)
 
 
 __all__ = ["Sequential", "MLP", "load"]

@@ -43,6 +43,7 @@ import math
 
 import numpy
 
+from . import _checks
 from .backend import array_module, to_numpy
 
 
@@ -86,10 +87,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value) -> None:
-        value = float(value)
-        if not value >= 0.0 or not math.isfinite(value):
-            raise ValueError(f"{type(self).__name__}: lr must be a finite number >= 0, got {value}")
-        self._lr = value
+        self._lr = _checks.number(value, "lr", low=0.0, owner=type(self).__name__, error=ValueError)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{name}={getattr(self, name)!r}" for name in ("lr",) + self.hyperparam_names)
@@ -234,17 +232,7 @@ def _decayed(param, grad, weight_decay: float):
 
 def _check(owner: str, name: str, value, low=0.0, high=None, high_inclusive=False):
     """Raise unless low <= value (and value < high or <= high); returns float(value)."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{owner}: {name} must be a number, got {value!r}") from None
-    ok = math.isfinite(value) and value >= low
-    if high is not None:
-        ok = ok and (value <= high if high_inclusive else value < high)
-    if not ok:
-        bound = "" if high is None else f" and {'<=' if high_inclusive else '<'} {high}"
-        raise ValueError(f"{owner}: {name} must be >= {low}{bound}, got {value}")
-    return value
+    return _checks.number(value, name, low=low, high=high, high_open=not high_inclusive, owner=owner)
 
 
 class SGD(Optimizer):

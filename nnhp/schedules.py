@@ -24,6 +24,8 @@ from __future__ import annotations
 import bisect
 import math
 
+from . import _checks
+
 UNITS = ("epoch", "batch")
 
 
@@ -70,30 +72,11 @@ def _check_step(owner, step):
 
 
 def _check_number(owner, name, value, low=None, high=None, low_open=False, high_open=False):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{owner}: {name} must be a number, got {value!r}") from None
-    ok = math.isfinite(value)
-    if low is not None:
-        ok = ok and (value > low if low_open else value >= low)
-    if high is not None:
-        ok = ok and (value < high if high_open else value <= high)
-    if not ok:
-        lower = "" if low is None else f"{'>' if low_open else '>='} {low}"
-        upper = "" if high is None else f"{'<' if high_open else '<='} {high}"
-        bounds = " and ".join(bound for bound in (lower, upper) if bound)
-        raise ValueError(f"{owner}: {name} must be a finite number {bounds}".rstrip() + f", got {value}")
-    return value
+    return _checks.number(value, name, low=low, high=high, low_open=low_open, high_open=high_open, owner=owner)
 
 
 def _check_int(owner, name, value, low):
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise TypeError(f"{owner}: {name} must be an integer, got {value!r}")
-    value = int(value.__index__())
-    if value < low:
-        raise ValueError(f"{owner}: {name} must be >= {low}, got {value}")
-    return value
+    return _checks.integer(value, name, low=low, owner=owner)
 
 
 class Constant(Schedule):

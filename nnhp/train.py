@@ -25,7 +25,7 @@ import time
 
 import numpy
 
-from . import fused, losses
+from . import _checks, fused, losses
 from .backend import array_module, to_numpy
 from .data import check_fraction, check_positive_int, check_same_length, check_X, train_test_split
 
@@ -214,10 +214,9 @@ def _get_optimizer(optimizer):
 
 def _check_regularization(l1, l2, clip_norm):
     for name, value in (("l1", l1), ("l2", l2)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0.0 <= value < math.inf):
-            raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
-    if clip_norm is not None and not (isinstance(clip_norm, (int, float)) and 0 < clip_norm < math.inf):
-        raise ValueError(f"clip_norm must be a positive number or None; got {clip_norm!r}")
+        _checks.number(value, name, low=0.0, error=ValueError)
+    if clip_norm is not None:
+        _checks.number(clip_norm, "clip_norm", low=0.0, low_open=True, error=ValueError)
 
 
 def fit(model, X, y, loss="cross_entropy", optimizer="adam", schedule=None, epochs: int = 100,
@@ -250,7 +249,8 @@ def fit(model, X, y, loss="cross_entropy", optimizer="adam", schedule=None, epoc
         y_host = numpy.asarray(to_numpy(y))
         check_same_length(X_host, y_host)
         stratify = loss_fn.classification and y_host.ndim == 1
-        X, X_val, y, y_val = train_test_split(X_host, y_host, validation_split, seed=seed, stratify=stratify)
+        X, X_val, y, y_val = train_test_split(X_host, y_host, validation_split, seed=seed, stratify=stratify,
+                                              name="validation_split")
         validation_data = (X_val, y_val)
     X, y = _prepare(model, loss_fn, X, y, "")
     validation = None

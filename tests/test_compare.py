@@ -87,3 +87,11 @@ def test_cli_bench_optimizers_prints_a_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "sgd" in out and "wrote" in out
     assert (tmp_path / "results.csv").exists()
+
+
+def test_zero_epochs_is_refused_instead_of_nan_results():
+    import numpy as np
+    from nnhp.compare import compare_optimizers
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1; got 0"):
+        compare_optimizers(X, y, (X, y), optimizers=["sgd"], epochs=0)

@@ -251,3 +251,97 @@ def test_digits_loads_when_scikit_learn_is_installed():
     digits = data.load_digits()
     assert digits.X.shape == (1797, 64) and digits.y.shape == (1797,)
     assert digits.n_classes == 10 and digits.X.min() == 0 and digits.X.max() == 16
+
+
+# --- the CSV target rule (issue 12) --------------------------------------------------------------------
+def rows(values, features=2):
+    return "".join(",".join([str(i)] * features + [str(v)]) + "\n" for i, v in enumerate(values))
+
+
+def test_an_empty_target_is_an_error_naming_its_line(tmp_path):
+    text = "a,b,t\n" + rows(["x", "y"] * 5) + "\n" + "11,11,\n"      # a blank line before it
+    with pytest.raises(ValueError, match=r"empty.csv, line 13: the target 't' is empty"):
+        load_csv(write(tmp_path, "empty.csv", text))
+
+
+def test_a_blank_cell_in_a_float_target_is_an_error_not_a_flood_of_classes(tmp_path):
+    text = "a,b,t\n" + rows([0.5 + i / 7 for i in range(59)]) + "1,1,\n"
+    with pytest.raises(ValueError, match="line 61: the target 't' is empty"):
+        load_csv(write(tmp_path, "f.csv", text))
+
+
+def test_a_nan_label_names_the_csv_line_not_a_shuffled_row(tmp_path):
+    text = "a,b,t\n" + rows([0, 1] * 14 + [1]) + "3,3,NaN\n"
+    with pytest.raises(ValueError, match="line 31: the target 't' is 'NaN'"):
+        load_csv(write(tmp_path, "nan.csv", text))
+
+
+def test_minus_one_and_plus_one_labels_are_classes(tmp_path):
+    dataset = load_csv(write(tmp_path, "pm.csv", "a,b,t\n" + rows([-1, 1] * 10)))
+    assert dataset.task == "classification" and dataset.class_names == ["-1", "1"]
+    np.testing.assert_array_equal(dataset.y, [0, 1] * 10)
+
+
+@pytest.mark.parametrize("values, task", [
+    ([0, 1] * 2, "classification"),                        # two values: always labels
+    ([0, 1, 2] * 5, "classification"),                     # three values, 5 rows each
+    ([0, 1, 2] * 4, "regression"),                         # too few rows per value to be classes
+    (list(range(21)) * 10, "regression"),                  # more than 20 distinct whole numbers
+    ([0.5, 1.5] * 20, "regression"),                       # not whole numbers
+])
+def test_the_documented_task_rule(tmp_path, values, task):
+    assert data.target_task(np.array(values, dtype=float)) == task
+    assert load_csv(write(tmp_path, "d.csv", "a,b,t\n" + rows(values))).task == task
+
+
+def test_task_overrides_the_rule(tmp_path):
+    path = write(tmp_path, "d.csv", "a,b,t\n" + rows([0, 1, 2] * 4))
+    assert load_csv(path).task == "regression"
+    dataset = load_csv(path, task="classification")
+    assert dataset.task == "classification" and dataset.n_classes == 3
+    assert load_csv(write(tmp_path, "p.csv", "a,b,t\n" + rows([-1, 1] * 5)), task="regression").task == "regression"
+    with pytest.raises(ValueError, match="line 2: the target 't' is 'cat', not a number, but task is regression"):
+        load_csv(write(tmp_path, "s.csv", "a,b,t\n" + rows(["cat", "dog"])), task="regression")
+    with pytest.raises(ValueError, match="unknown task 'regresion' \\(did you mean 'regression'\\?\\)"):
+        load_csv(path, task="regresion")
+    with pytest.raises(ValueError, match="'moons' is a classification problem"):
+        data.load_dataset("moons", task="regression")
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufefflabel,x\n0,1\n1,2\n".encode("utf-8"))
+    dataset = load_csv(str(path), target="label")
+    assert dataset.feature_names == ["x"]
+
+
+def test_non_finite_features_and_unreadable_files_name_the_problem(tmp_path):
+    with pytest.raises(ValueError, match="line 3, column 'b': 'inf' is not a finite number"):
+        load_csv(write(tmp_path, "i.csv", "a,b,t\n1,2,0\n3,inf,1\n"))
+    with pytest.raises(ValueError, match="is a directory, not a CSV file"):
+        (tmp_path / "dir.csv").mkdir()
+        load_csv(str(tmp_path / "dir.csv"))
+    (tmp_path / "latin.csv").write_bytes(b"a,t\n\xe9,0\n")
+    with pytest.raises(ValueError, match="not a UTF-8 text file"):
+        load_csv(str(tmp_path / "latin.csv"))
+
+
+# --- float32 overflow (issue 12) ---------------------------------------------------------------------------
+def test_values_that_overflow_float32_are_named_as_such():
+    X = np.ones((4, 3))
+    X[2, 1] = 1e39
+    with pytest.raises(ValueError, match=r"X has 1 value\(s\) too large for float32 \(first 1e\+39 at row 2, "
+                                         r"column 1; float32 holds magnitudes up to 3.403e\+38\)"):
+        check_X(X, dtype=np.float32)
+    assert check_X(X, dtype=np.float64)[2, 1] == 1e39
+
+
+def test_predict_and_fit_refuse_input_that_overflows_the_models_float32():
+    import nnhp
+    model = nnhp.MLP([3, 4, 2], seed=0)
+    X = np.random.default_rng(0).normal(size=(6, 3)) * 1e39     # finite in float64
+    with pytest.raises(ValueError, match="too large for float32"):
+        model.predict(X)                                         # returned inf/NaN before issue 12
+    with pytest.raises(ValueError, match="too large for float32"):
+        nnhp.fit(model, X, np.array([0, 1] * 3), epochs=1)
+    assert np.isfinite(nnhp.MLP([3, 4, 2], dtype="float64").predict(X)).all()    # float64 holds them

@@ -310,12 +310,14 @@ def test_loading_a_plain_npy_array_is_a_clear_error(tmp_path):
 
 
 def test_loading_a_file_whose_weights_do_not_fit_its_architecture(tmp_path):
+    # A version-1 file (one flat_params array; issue 12 moved saving to one array per tensor).
     good = tmp_path / "model.npz"
     nnhp.MLP([3, 4, 2], seed=0).save(good)
     with np.load(good, allow_pickle=False) as archive:
-        meta = archive["meta"]
+        meta = json.loads(str(archive["meta"]))
+    meta["version"] = 1
     bad = tmp_path / "bad.npz"
-    np.savez(bad, meta=meta, flat_params=np.ones(5, dtype=np.float32))
+    np.savez(bad, meta=np.array(json.dumps(meta)), flat_params=np.ones(5, dtype=np.float32))
     with pytest.raises(ValueError, match="holds 5 weights but its architecture needs 26"):
         nnhp.load(bad)
 
@@ -324,7 +326,7 @@ def test_model_file_opens_as_a_zip_of_plain_npy_entries(tmp_path):
     path = tmp_path / "model.npz"
     nnhp.MLP([3, 4, 2], seed=0).save(path)
     with zipfile.ZipFile(path) as archive:
-        assert sorted(archive.namelist()) == ["flat_params.npy", "meta.npy"]
+        assert sorted(archive.namelist()) == ["W1.npy", "W2.npy", "b1.npy", "b2.npy", "meta.npy"]
 
 
 def test_backward_hands_the_caller_its_own_input_gradient():

@@ -71,3 +71,70 @@ def test_cli_report(study_file, tmp_path, capsys):
     assert main(["report", path, "--out", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
     assert "study 'demo'" in out and "index.html" in out
+
+
+# --- file names, escaping, one bad study (issue 12) -------------------------------------------------------
+def _small_study(path, name, direction="minimize"):
+    study = Study({"lr": Float(1e-4, 1e-1, log=True)}, storage=path, name=name, direction=direction)
+    for i in range(3):
+        trial = study.ask()
+        trial.report(0.5 + i, 0)
+        study.tell(trial, 0.1 * (i + 1))
+    return study
+
+
+def test_similar_study_names_get_their_own_files(tmp_path):
+    path = str(tmp_path / "s.db")
+    for name in ("a b", "a_b", "a/b"):
+        _small_study(path, name)
+    written = report.write_report(path, str(tmp_path / "out"))
+    csvs = sorted(p.name for p in (tmp_path / "out").glob("*-trials.csv"))
+    assert len(csvs) == 3 and "a_b-trials.csv" in csvs                 # a clean name keeps its own
+    assert len(set(written)) == len(written)
+
+
+def test_names_are_escaped_for_matplotlib_and_html(tmp_path):
+    pytest.importorskip("matplotlib")
+    path = str(tmp_path / "s.db")
+    _small_study(path, r"$\frac$ <script>alert(1)</script>")             # broke matplotlib before
+    _small_study(path, "plain", direction="maximize")
+    report.write_report(path, str(tmp_path / "out"))
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "Not fully reported" not in page                              # both studies drawn
+    assert len(list((tmp_path / "out").glob("*-history.png"))) == 2
+
+
+def test_one_study_that_cannot_be_drawn_does_not_stop_the_others(tmp_path, monkeypatch):
+    path = str(tmp_path / "s.db")
+    _small_study(path, "first")
+    _small_study(path, "second")
+    real = report.plot_history
+
+    def breaks_on_first(study, image):
+        if study["name"] == "first":
+            raise RuntimeError("cannot draw <this>")
+        return real(study, image)
+
+    monkeypatch.setattr(report, "plot_history", breaks_on_first)
+    report.write_report(path, str(tmp_path / "out"))
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "Not fully reported:</strong> RuntimeError: cannot draw &lt;this&gt;" in page
+    assert (tmp_path / "out" / "second-trials.csv").exists()
+
+
+def test_a_damaged_study_is_reported_as_such_and_the_others_in_full(tmp_path):
+    import sqlite3
+    path = str(tmp_path / "s.db")
+    _small_study(path, "good")
+    _small_study(path, "bad")
+    _small_study(path, "worse")
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE studies SET direction = '<b>sideways</b>' WHERE name = 'bad'")
+        db.execute("UPDATE trials SET attrs = 'not json' WHERE study_id = (SELECT id FROM studies WHERE name = 'worse')")
+    studies = {study["name"]: study for study in report.load_studies(path)}
+    assert "damaged direction" in studies["bad"]["error"] and "is damaged" in studies["worse"]["error"]
+    report.write_report(path, str(tmp_path / "out"))
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "<b>sideways</b>" not in page and "damaged direction" in page
+    assert (tmp_path / "out" / "good-trials.csv").exists()

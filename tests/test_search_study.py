@@ -273,3 +273,38 @@ def test_stop_from_a_callback_ends_the_search_after_the_running_trial():
     assert len(study.trials) == 3
     study.optimize(lambda trial: trial.params["x"], n_trials=2)     # a new optimize starts afresh
     assert len(study.trials) == 5
+
+
+# --- a study is bound to what it was built on (issue 12) --------------------------------------------
+def test_reopening_a_stored_study_with_another_space_is_refused(tmp_path):
+    from nnhp.search import StudyMismatchError
+    path = str(tmp_path / "s.db")
+    Study(space(), storage=path, name="digits").optimize(quadratic, n_trials=2)
+    other = Space({"x": Float(-1.0, 1.0), "n": Int(1, 4), "lr": Float(1e-3, 1e-1, log=True)})
+    with pytest.raises(StudyMismatchError, match="space: 'lr' added, 'act' removed, 'x' was Float") as info:
+        Study(other, storage=path, name="digits")
+    assert info.value.suggested_name == "digits-2" and "name='digits-2'" in str(info.value)
+    assert len(Study(storage=path, name="digits").trials) == 2          # reading it back still works
+    Study(space(), storage=path, name="digits")                         # the same space continues
+
+
+def test_reopening_with_another_identity_names_each_difference(tmp_path):
+    from nnhp.search import StudyMismatchError
+    path = str(tmp_path / "s.db")
+    Study(space(), storage=path, name="s", identity={"data": "abc", "seed": 0})
+    Study(space(), storage=path, name="s-2")
+    with pytest.raises(StudyMismatchError) as info:
+        Study(space(), storage=path, name="s", identity={"data": "xyz", "seed": 0})
+    assert info.value.differences == ["data='abc' when created, data='xyz' now"]
+    assert info.value.suggested_name == "s-3"                           # s-2 is taken
+    assert Study(space(), storage=path, name="s", identity={"data": "abc", "seed": 0}).identity["data"] == "abc"
+    assert Study(storage=path, name="s").identity == {"data": "abc", "seed": 0}
+
+
+def test_an_in_memory_storage_compares_identities_too():
+    from nnhp.search import InMemoryStorage, StudyMismatchError
+    storage = InMemoryStorage()
+    Study(space(), storage=storage, name="s", direction="maximize", identity={"metric": "accuracy"})
+    with pytest.raises(StudyMismatchError, match="direction='maximize' when created, direction='minimize' now; "
+                                                 "metric='accuracy' when created, metric='loss' now"):
+        Study(space(), storage=storage, name="s", direction="minimize", identity={"metric": "loss"})

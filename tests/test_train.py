@@ -650,3 +650,9 @@ def test_clip_grad_norm_device_path_scales_like_the_host_path(monkeypatch):
         monkeypatch.undo()
         assert float(device_norm) == pytest.approx(host_norm, rel=1e-6)
         np.testing.assert_allclose(device, host, rtol=1e-6)
+
+
+def test_a_validation_split_too_small_for_the_data_names_validation_split(model_and_data):
+    model, X, y = model_and_data          # issue 12: the message named test_size, which fit has not
+    with pytest.raises(ValueError, match=r"validation_split=0.01 leaves an empty side for \d+ samples"):
+        nnhp.fit(model, X, y, validation_split=0.01, epochs=1)

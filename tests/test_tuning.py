@@ -80,12 +80,14 @@ def test_binary_classification_may_pick_either_cross_entropy():
 
 def test_failed_trials_do_not_stop_tuning(spirals):
     X, X_val, y, y_val = spirals
-    # a space that names an activation the engine does not have: every such trial fails, clearly
-    space = {**SMALL, "activation": ["relu", "swishy"]}
-    result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=space, n_trials=6, max_epochs=8)
-    states = {t.params["activation"]: t.state for t in result.study.trials}
-    assert states.get("relu") == "complete" and states.get("swishy") == "failed"
-    assert "swishy" in result.study.failure_summary()
+    # a rate that diverges: every such trial fails, clearly, and the others go on. (Until issue 12
+    # this test used an activation the engine lacks; such a space is now refused before any trial.)
+    space = {**SMALL, "optimizer": "sgd", "sgd_lr": [0.05, 1e12], "momentum": 0.9, "schedule": "constant"}
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=space, n_trials=6,
+                       max_epochs=8, initial_configs=None)
+    states = {t.params["sgd_lr"]: t.state for t in result.study.trials}
+    assert states.get(0.05) == "complete" and states.get(1e12) == "failed"
+    assert "diverged" in result.study.failure_summary()
 
 
 def test_a_diverging_trial_fails_with_its_reason_and_no_numpy_warnings(spirals):
@@ -506,3 +508,121 @@ def test_the_cli_leaves_the_time_cap_to_tune(tmp_path, capsys, monkeypatch):
                    "--set", "units=8", "--quiet", "--no-refit") == 0
     assert seen["max_epochs"] is None and seen["timeout"] == 0.5
     assert "(fewer if the timeout needs)" in capsys.readouterr().err
+
+
+# --- a stored study is bound to its data (issue 12) ----------------------------------------------------
+def test_tune_refuses_a_stored_study_built_on_other_data_before_any_trial(tmp_path, spirals):
+    from nnhp.search import StudyMismatchError
+    X, X_val, y, y_val = spirals
+    db = str(tmp_path / "s.db")
+    settings = dict(searcher="random", space={**SMALL, "epochs": 2}, max_epochs=2, storage=db, refit=False)
+    nnhp.tune(X, y, validation_data=(X_val, y_val), n_trials=2, **settings)
+    other = make_moons(n_samples=300, seed=1)
+    with pytest.raises(StudyMismatchError, match=r"data='225x2 float64, 225 int64, sha256 [0-9a-f]+' when created, "
+                                                 r"data='300x2 float64, 300 int64, sha256 [0-9a-f]+' now"):
+        nnhp.tune(other.X, other.y, n_trials=4, **settings)
+    X_shifted = X + 1.0                                         # same shape and dtype, other values
+    with pytest.raises(StudyMismatchError, match="data="):
+        nnhp.tune(X_shifted, y, validation_data=(X_val, y_val), n_trials=4, **settings)
+    with pytest.raises(StudyMismatchError, match="seed=0 when created, seed=1 now"):
+        nnhp.tune(X, y, validation_data=(X_val, y_val), n_trials=4, seed=1, **settings)
+    with pytest.raises(StudyMismatchError, match="metric='accuracy' when created, metric='loss' now"):
+        nnhp.tune(X, y, validation_data=(X_val, y_val), n_trials=4, metric="loss", **settings)
+    from nnhp.search import Study
+    assert len(Study(storage=db, name="tune").trials) == 2      # nothing ran on the wrong data
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), n_trials=3, **settings)
+    assert len(result.study.trials) == 3                        # the same data continues the study
+
+
+def test_tune_records_the_split_of_data_it_splits_itself(tmp_path):
+    from nnhp.search import StudyMismatchError
+    data = make_moons(n_samples=200, seed=0)
+    settings = dict(searcher="random", space={"n_layers": 1, "units": 8, "epochs": 2}, max_epochs=2, refit=False,
+                    storage=str(tmp_path / "s.db"))
+    nnhp.tune(data.X, data.y, n_trials=1, **settings)
+    with pytest.raises(StudyMismatchError, match="validation_split=0.2 when created, validation_split=0.3 now"):
+        nnhp.tune(data.X, data.y, n_trials=2, validation_split=0.3, **settings)
+
+
+# --- labels in every documented form (issue 12) ----------------------------------------------------------
+@pytest.mark.parametrize("form", ["one_hot", "float_0_1"])
+def test_one_hot_and_float_labels_are_classification(form):
+    data = make_moons(n_samples=200, seed=0)
+    y = np.eye(2)[data.y] if form == "one_hot" else data.y.astype(np.float64)
+    result = nnhp.tune(data.X, y, searcher="random", space={"n_layers": 1, "units": 16, "epochs": 5,
+                                                           "loss": "cross_entropy"},
+                       n_trials=1, max_epochs=5, refit=False)
+    assert result.metric == "accuracy" and result.study.direction == "maximize"
+    assert result.best_model.loss_name == "cross_entropy" and result.best_model.n_outputs == 2
+    probabilities = result.best_model.predict(data.X)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_a_single_class_is_a_clear_error():
+    data = make_moons(n_samples=100, seed=0)
+    with pytest.raises(ValueError, match=r"y holds a single class \(0\)"):
+        nnhp.tune(data.X, np.zeros(100, dtype=int), n_trials=1)
+
+
+# --- settings and spaces checked before any trial (issue 12) ----------------------------------------------
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_trials": 0}, "n_trials must be an integer >= 1"),
+    ({"n_trials": -1}, "n_trials must be an integer >= 1"),
+    ({"timeout": -1}, "timeout must be a positive number"),
+    ({"max_epochs": 0, "searcher": "hyperband"}, "max_epochs must be an integer >= 1"),
+    ({"patience": -1}, "patience must be an integer >= 0"),
+    ({"n_workers": 0}, "n_workers must be an integer >= 1"),
+    ({"searcher": "hyperbnd"}, "did you mean 'hyperband'"),
+    ({"validation_split": 1.5}, "validation_split must be a fraction"),
+    ({"space": {"foo": 3}}, "unknown hyperparameter 'foo'"),
+    ({"space": {"learning_rate": Float(1e-3, 1e-1)}}, "did you mean 'lr'"),
+    ({"space": {"epochs": 0}}, "'epochs' must be an integer >= 1; got 0"),
+    ({"space": {"n_layers": 0}}, "'n_layers' must be an integer >= 1"),
+    ({"space": {"batch_size": [0, 32]}}, "'batch_size' must be an integer >= 1; got 0"),
+    ({"space": {"lr": Float(-1.0, 0.1)}}, "'lr' must be a positive number, got -1.0"),
+    ({"space": {"units_1": "abc"}}, "'units_1' must be an integer >= 1; got 'abc'"),
+    ({"space": {"units": Float(8.0, 64.0)}}, "'units' takes integers"),
+    ({"space": {"activation": ["relu", "swishy"]}}, "unknown activation 'swishy'"),
+    ({"space": {"n_layers": 1, "units_2": 64}}, "'units_2': its condition n_layers >= 2 can never hold"),
+    ({"space": {"loss": "mse"}}, "loss 'mse' does not fit class labels"),
+    ({"space": Space({"momentum": Float(0.5, 0.9)})}, "'momentum' is used only when optimizer in"),
+])
+def test_bad_settings_are_refused_before_any_trial(monkeypatch, kwargs, message):
+    import nnhp.tuning.objective as objective
+    monkeypatch.setattr(objective.TrialObjective, "__call__", lambda self, trial: pytest.fail("a trial ran"))
+    data = make_spirals(n_samples=150, n_classes=3, seed=0)
+    with pytest.raises(ValueError, match=message):
+        nnhp.tune(data.X, data.y, **{"n_trials": 2, "max_epochs": 4, **kwargs})
+
+
+def test_a_parameter_is_reported_only_where_it_was_used(spirals):
+    X, X_val, y, y_val = spirals
+    space = {"n_layers": Int(1, 3), "units_1": Int(8, 16), "units_2": Int(8, 16), "epochs": 2, "batch_size": 64,
+             "optimizer": ["sgd", "adam"], "beta1": Float(0.8, 0.95)}
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=space, n_trials=12,
+                       max_epochs=2, refit=False, initial_configs=None, seed=1)
+    trials = result.study.trials
+    assert {t.params["n_layers"] for t in trials} == {1, 2, 3} and {t.params["optimizer"] for t in trials} == {"sgd", "adam"}
+    for trial in trials:
+        params = trial.params
+        assert ("units_2" in params) == (params["n_layers"] >= 2)
+        assert ("units" in params) == (params["n_layers"] >= 3)        # units sizes only the layers past units_2
+        assert ("beta1" in params) == (params["optimizer"] == "adam")
+        assert ("momentum" in params) == (params["optimizer"] == "sgd")
+
+
+def test_a_fixed_depth_drops_the_shared_width_it_never_uses(spirals):
+    X, X_val, y, y_val = spirals
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=SMALL, n_trials=1,
+                       max_epochs=8, refit=False)
+    assert "units" not in result.space and "units" not in result.best_params
+
+
+def test_a_stored_hyperband_study_keeps_its_epoch_budget(tmp_path, spirals):
+    from nnhp.search import StudyMismatchError
+    X, X_val, y, y_val = spirals
+    settings = dict(validation_data=(X_val, y_val), searcher="hyperband", space={"n_layers": 1, "units": 8},
+                    storage=str(tmp_path / "s.db"), refit=False, initial_configs=None)
+    nnhp.tune(X, y, n_trials=2, max_epochs=3, **settings)
+    with pytest.raises(StudyMismatchError, match="max_epochs=3 when created, max_epochs=9 now"):
+        nnhp.tune(X, y, n_trials=4, max_epochs=9, **settings)

@@ -9,7 +9,7 @@
     study.optimize(objective, n_trials=20)
 
 Files, one idea each: ``space.py`` (what may vary), ``trial.py`` (one evaluation),
-``storage.py`` (where trials are kept), ``study.py`` (the loop), ``searcher.py`` (the protocol
+``storage.py`` (where trials are kept; ``sqlite.py`` the file backend), ``study.py`` (the loop), ``searcher.py`` (the protocol
 searchers implement), ``grid.py``, ``random.py``, ``gp.py``, ``hyperband.py``, ``bohb.py``
 (the searchers).
 GPSearch, Hyperband and BOHB load on first use.
@@ -20,8 +20,9 @@ from .grid import GridSearch
 from .random import RandomSearch
 from .searcher import Proposal, Searcher, make_searcher
 from .space import Choice, Condition, EncodedDim, Fixed, Float, Int, Space, SpaceError
-from .storage import InMemoryStorage, SQLiteStorage, Storage, StorageError
-from .study import SearchExhausted, Study
+from .sqlite import SQLiteStorage
+from .storage import InMemoryStorage, Storage, StorageError
+from .study import SearchExhausted, Study, StudyMismatchError
 from .trial import Trial, TrialPruned
 
 _LAZY = {"GPSearch": "nnhp.search.gp", "Hyperband": "nnhp.search.hyperband",
@@ -29,7 +30,7 @@ _LAZY = {"GPSearch": "nnhp.search.gp", "Hyperband": "nnhp.search.hyperband",
 
 __all__ = ["Space", "Float", "Int", "Choice", "Fixed", "Condition", "EncodedDim", "SpaceError",
            "Study", "Trial", "TrialPruned", "SearchExhausted", "Proposal", "Searcher", "make_searcher",
-           "Storage", "InMemoryStorage", "SQLiteStorage", "StorageError",
+           "Storage", "InMemoryStorage", "SQLiteStorage", "StorageError", "StudyMismatchError",
            "GridSearch", "RandomSearch", *_LAZY]
 
 

@@ -89,7 +89,9 @@ def make_searcher(searcher=None, **kwargs) -> Searcher:
         key = {"gpsearch": "gp", "bayes": "gp", "bayesian": "gp", "randomsearch": "random",
                "gridsearch": "grid"}.get(key, key)
         if key not in SEARCHERS:
-            raise ValueError(f"unknown searcher {searcher!r}; expected one of {list(SEARCHERS)} or a searcher object")
+            from .._checks import did_you_mean
+            raise ValueError(f"unknown searcher {searcher!r}{did_you_mean(key, SEARCHERS)}; expected one of "
+                             f"{list(SEARCHERS)} or a searcher object")
         module_name, class_name = SEARCHERS[key]
         return getattr(importlib.import_module(module_name), class_name)(**kwargs)
     if not callable(getattr(searcher, "ask", None)):

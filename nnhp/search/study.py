@@ -21,6 +21,12 @@ and then stops the search.
 
 Reopening
 ---------
+A study's trials answer one question: this space, this direction, and (``identity``) this data,
+split, seed, metric and loss. Reopening it with any of them different would mix answers to two
+questions -- a best trial scored on other data, a checkpoint of another architecture -- so it is
+refused with a :class:`StudyMismatchError` that names each difference and a free name for a new
+study. ``Study(storage=..., name=...)`` without a space or identity reads the stored ones.
+
 ``Study(storage="study.db", name="digits")`` on a file that already holds ``digits`` continues
 it: the searcher sees the old trials, and trials left ``running`` by a process that died are
 marked failed with the error :data:`INTERRUPTED` (their process is gone, nobody will tell them).
@@ -54,17 +60,51 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .searcher import Proposal, make_searcher
-from .space import Space
-from .storage import open_storage
+from .space import Space, dimension_from_dict
+from .storage import StorageError, open_storage
 from .trial import COMPLETE, FAILED, INTERRUPTED, PRUNED, RUNNING, Trial, TrialPruned, interrupted_error
 
-__all__ = ["Study", "SearchExhausted", "INTERRUPTED"]
+__all__ = ["Study", "SearchExhausted", "StudyMismatchError", "INTERRUPTED"]
 
 _DIRECTIONS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
 
 
 class SearchExhausted(RuntimeError):
     """``study.ask()`` found the searcher with nothing left to propose."""
+
+
+class StudyMismatchError(StorageError):
+    """A stored study reopened with other settings than it was created with. ``differences`` lists
+    them; ``suggested_name`` is a name the storage does not use yet, for a new study."""
+
+    def __init__(self, name: str, storage, differences: list[str]):
+        self.study_name, self.differences = name, list(differences)
+        taken = set(storage.study_names())
+        number = 2
+        while f"{name}-{number}" in taken:
+            number += 1
+        self.suggested_name = f"{name}-{number}"
+        where = f" in {storage.path}" if hasattr(storage, "path") else ""
+        super().__init__(f"study {name!r}{where} was created with other settings, so its trials do not apply "
+                         f"here: {'; '.join(self.differences)}. Start a new study under another name "
+                         f"(e.g. name={self.suggested_name!r}) or in another storage file")
+
+
+def _space_differences(stored: dict, given: dict) -> str:
+    """Which parameters a space added, removed or changed, against the stored one."""
+    parts = [f"{name!r} added" for name in given if name not in stored]
+    parts += [f"{name!r} removed" for name in stored if name not in given]
+    parts += [f"{name!r} was {_describe(stored[name])}, now {_describe(given[name])}"
+              for name in given if name in stored and stored[name] != given[name]]
+    return ", ".join(parts[:4]) + (f" and {len(parts) - 4} more" if len(parts) > 4 else "") if parts else \
+        "the order of its parameters changed"
+
+
+def _describe(spec) -> str:
+    try:
+        return repr(dimension_from_dict(spec))
+    except Exception:                                   # a damaged stored entry: show it raw
+        return repr(spec)
 
 
 def _parse_direction(direction):
@@ -105,20 +145,49 @@ class Study:
     storage : None (memory), a path to an SQLite file, or a Storage
     name : the study's name inside the storage
     fail_stale : mark trials left ``running`` in the storage as failed (see Reopening)
+    identity : a JSON-able dict of what else defines the study (``nnhp.tune`` gives the data's
+        fingerprint, the split, the seed, the metric and the loss); stored when the study is
+        created, compared when it is reopened (see Reopening)
     """
 
     def __init__(self, space=None, searcher=None, direction=None, storage=None, name: str = "default", *,
-                 fail_stale: bool = True):
+                 fail_stale: bool = True, identity: dict | None = None):
         self.storage = open_storage(storage)
         self.name = str(name)
         space = None if space is None else Space(space)
-        self.study_id, self.direction, stored_space = self.storage.open_study(
-            self.name, _parse_direction(direction), None if space is None else space.to_dict())
+        direction = _parse_direction(direction)
+        # JSON round trip: what a reopening reads back (tuples become lists) is what is compared.
+        space_dict = None if space is None else json.loads(json.dumps(space.to_dict()))
+        identity = None if identity is None else json.loads(json.dumps(identity))
+        if space is None and self.name not in self.storage.study_names():
+            held = self.storage.study_names()
+            raise ValueError(f"study {self.name!r} needs a space: {self.storage!r} holds no study of that name"
+                             + (f" (it holds {', '.join(map(repr, held[:10]))})" if held else ""))
+        self.study_id, self.direction, stored_space = self.storage.open_study(self.name, direction, space_dict,
+                                                                              identity)
+        stored_identity = self.storage.study_identity(self.study_id)
+        differences = []
+        if direction is not None and direction != self.direction:
+            differences.append(f"direction={self.direction!r} when created, direction={direction!r} now")
+        if space_dict is not None and stored_space is not None and space_dict != stored_space:
+            differences.append("space: " + _space_differences(stored_space, space_dict))
+        if identity is not None and stored_identity is not None:
+            differences += [f"{key}={stored_identity.get(key)!r} when created, {key}={identity.get(key)!r} now"
+                            for key in {**stored_identity, **identity} if stored_identity.get(key) != identity.get(key)]
+        if differences:
+            raise StudyMismatchError(self.name, self.storage, differences)
+        if identity is not None and stored_identity is None:
+            self.storage.adopt_identity(self.study_id, identity)     # a study from before identities
         if space is None:
             if stored_space is None:
                 raise ValueError(f"study {self.name!r} needs a space (none is stored for it)")
-            space = Space.from_dict(stored_space)
+            try:
+                space = Space.from_dict(stored_space)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise StorageError(f"{self.storage!r}: the stored space of study {self.name!r} is damaged "
+                                   f"({type(exc).__name__}: {exc})") from None
         self.space = space
+        self.identity = identity if identity is not None else stored_identity
         self.searcher = make_searcher(searcher)
         self._lock = threading.RLock()
         self._trial_ended = threading.Condition(self._lock)

@@ -14,6 +14,7 @@ Files, one step each:
 
 =================  =============================================================================
 ``space.py``       the default space, the default configuration, the epochs the data needs
+``catalogue.py``   every tunable name: its type, its values, when the engine reads it
 ``build.py``       a params dict -> the MLP, optimizer, schedule and penalties it describes
 ``objective.py``   one trial: build, (continue from a checkpoint,) train, score, checkpoint
 ``refit.py``       the best configuration again, on training + validation rows
@@ -31,7 +32,8 @@ removed or added by passing a dict as ``space``::
                            "dropout": None})                       # removed (its default, 0, is used)
 
 A :class:`~nnhp.search.Space` instead of a dict replaces the default space entirely; names it
-does not use take the engine's defaults.
+does not use take the engine's defaults. Either way every name must be one the engine reads, with
+values it accepts (:mod:`nnhp.tuning.catalogue`), checked before any trial runs.
 
 Budgets and checkpoints (Hyperband, BOHB)
 -----------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["build_model", "build_optimizer", "build_schedule", "penalties", "hidden_sizes", "n_outputs",
-           "infer_task", "default_init"]
+           "infer_task", "as_labels", "default_init"]
 
 
 def hidden_sizes(params: dict) -> list[int]:
@@ -21,15 +21,36 @@ def hidden_sizes(params: dict) -> list[int]:
     return [int(params.get(f"units_{k}", shared)) for k in range(1, n_layers + 1)]
 
 
+def as_labels(y) -> np.ndarray | None:
+    """``y`` as integer class labels (n,) when it holds labels in a form ``tune`` accepts, else None:
+
+    * integer or boolean labels (n,) -- or (n, 1);
+    * floats that are all 0.0 or 1.0 (binary labels read from a file or made by a comparison);
+    * one-hot rows (n, k), k >= 2: every entry 0 or 1, exactly one 1 per row.
+    """
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim == 1:
+        if np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_):
+            return y.astype(np.int64)
+        if np.issubdtype(y.dtype, np.floating) and y.size and np.isin(y, (0.0, 1.0)).all():
+            return y.astype(np.int64)
+        return None
+    if y.ndim == 2 and y.shape[1] >= 2 and (np.issubdtype(y.dtype, np.number) or y.dtype == bool) and y.size:
+        if np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all():
+            return np.argmax(y, axis=1).astype(np.int64)
+    return None
+
+
 def infer_task(y: np.ndarray, loss: str | None = None) -> str:
-    """"classification" or "regression": the loss's kind when one is named, else integer or
-    boolean labels (n,) mean classification and anything else regression."""
+    """"classification" or "regression": the loss's kind when one is named, else classification
+    for class labels in any form :func:`as_labels` reads (integer labels, 0.0/1.0 floats, one-hot
+    rows) and regression for anything else."""
     if loss is not None:
         from .. import losses
         return "classification" if losses.get(loss).classification else "regression"
-    if y.ndim == 1 and (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)):
-        return "classification"
-    return "regression"
+    return "classification" if as_labels(y) is not None else "regression"
 
 
 def n_outputs(task: str, loss: str, y: np.ndarray, n_classes: int | None) -> int:

@@ -6,17 +6,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import _checks
 from ..blas import limit_blas_threads
-from ..search import Space, Study
+from ..search import Space, SpaceError, Study
 from ..search.searcher import make_searcher
 from ..search.trial import COMPLETE
-from .build import infer_task
+from .build import as_labels, infer_task
+from .catalogue import check_loss_fits, check_name, check_space
 from .objective import SCORED_PARAMS, Problem, TrialObjective
 from .refit import fit_params, refit_rows, seconds_per_epoch
 from .space import (default_max_epochs, default_params, default_patience, default_space, initial_config,
                     time_capped_max_epochs)
 
-__all__ = ["tune", "TuneResult", "incumbent", "DEFAULT_SEARCHER", "DEFAULT_TRIALS"]
+__all__ = ["tune", "TuneResult", "incumbent", "tuned_space", "DEFAULT_SEARCHER", "DEFAULT_TRIALS"]
 
 #: The searcher ``tune`` uses when none is named (see ``benchmarks/bench_tune.py``).
 DEFAULT_SEARCHER = "bohb"
@@ -86,26 +88,45 @@ def _make_searcher(searcher, seed, max_epochs: int, one_iteration: bool):
 
 
 def _split(X, y, validation_data, validation_split, task, seed):
-    from ..data import check_X, train_test_split
+    from ..data import check_X, check_same_length, train_test_split
 
     X = check_X(X)
     y = np.asarray(y)
+    check_same_length(X, y)
     if validation_data is None:
-        split = 0.2 if validation_split is None else validation_split
+        split = 0.2 if validation_split is None else _checks.fraction(validation_split, "validation_split")
         stratify = task == "classification" and y.ndim == 1
-        return train_test_split(X, y, split, seed=seed, stratify=stratify)
+        return train_test_split(X, y, split, seed=seed, stratify=stratify, name="validation_split")
     if validation_split is not None:
         raise ValueError("give validation_data or validation_split, not both")
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        raise ValueError("validation_data must be a pair (X_val, y_val)")
     X_val, y_val = validation_data
-    return X, check_X(X_val, "validation X", n_features=X.shape[1]), y, np.asarray(y_val)
+    X_val, y_val = check_X(X_val, "validation X", n_features=X.shape[1]), np.asarray(y_val)
+    check_same_length(X_val, y_val, names=("validation X", "validation y"))
+    return X, X_val, y, y_val
+
+
+def _labels(y, name: str):
+    """Class labels (n,) from any form as_labels reads; others (probabilities for BCE) stay."""
+    labels = as_labels(y)
+    return y if labels is None else labels
 
 
 def _problem(X, y, validation_data, validation_split, loss, metric, seed) -> Problem:
     task = infer_task(np.asarray(y), loss)
+    if task == "classification":
+        # One-hot rows and 0.0/1.0 floats are labels too (API.md): work with integer labels.
+        y = _labels(np.asarray(y), "y")
+        if validation_data is not None and isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
+            validation_data = (validation_data[0], _labels(np.asarray(validation_data[1]), "validation y"))
     X, X_val, y, y_val = _split(X, y, validation_data, validation_split, task, seed)
     n_classes = None
     if task == "classification" and y.ndim == 1:
         n_classes = int(max(y.max(), y_val.max())) + 1
+        if len(np.unique(y)) < 2:
+            raise ValueError(f"y holds a single class ({y[0]}); classification needs at least two "
+                             "(for real-valued targets, pass float y)")
     metric = metric or ("accuracy" if task == "classification" else "loss")
     if metric not in ("accuracy", "loss"):
         raise ValueError(f"metric must be 'accuracy' or 'loss', got {metric!r}")
@@ -121,7 +142,7 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
          max_total_epochs: int | None = None, initial_configs="default", validation_split: float | None = None,
          name: str = "tune", metric: str | None = None, patience: int | None = None, n_workers: int = 1,
          verbose: bool = False, callbacks=(), dtype="float32", backend=None,
-         blas_threads: int | None = 1) -> TuneResult:
+         blas_threads: int | None = 1, fingerprint: dict | None = None) -> TuneResult:
     """Search MLP hyperparameters on (X, y), then refit the best on training + validation rows.
 
     Parameters
@@ -160,10 +181,24 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
     verbose : print a progress line after each trial (see ProgressLine)
     callbacks : extra ``callback(study, trial)`` functions
     blas_threads : BLAS threads while tuning (None: leave them alone); see :mod:`nnhp.blas`
+    fingerprint : what the data is, as a JSON-able dict, stored with a study in ``storage`` in place of
+        the hashes of X, y and the validation rows (the CLI gives the data set, its split and seed)
+
+    A study in ``storage`` records its *identity*: the data (shape, dtype and content hash of X, y
+    and the validation rows, or ``fingerprint``), the validation split and seed, the metric, the
+    loss, and (by the Study itself) the space and direction. Running ``tune`` again on the same
+    study with any of them different raises :class:`~nnhp.search.StudyMismatchError`, naming what
+    differs and a free study name; the stored trials are never mixed with other data's.
+
+    Every setting is checked before any trial runs: counts and times (``n_trials >= 1``,
+    ``timeout > 0``, ...), and the space's names, values and conditions
+    (:mod:`nnhp.tuning.catalogue`).
     """
     from .progress import ProgressLine
 
     started = time.monotonic()
+    n_trials, timeout, max_epochs, patience, max_total_epochs = _check_settings(
+        n_trials, timeout, max_epochs, patience, n_workers, max_total_epochs, searcher, loss)
     problem = _problem(X, y, validation_data, validation_split, loss, metric, seed)
     if max_epochs is None:
         max_epochs = default_max_epochs(len(problem.X))
@@ -176,8 +211,6 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
                                             n_classes=problem.n_classes, dtype=dtype, backend=backend)
             max_epochs = time_capped_max_epochs(max_epochs, seconds, timeout)
     max_epochs = int(max_epochs)
-    if max_epochs < 1:
-        raise ValueError(f"max_epochs must be >= 1, got {max_epochs}")
     patience = default_patience(max_epochs) if patience is None else int(patience)
     unbounded = n_trials is None and timeout is None and max_total_epochs is None
     budgeted_name = isinstance(searcher, str) and searcher.lower() in BUDGETED_SEARCHERS
@@ -186,7 +219,9 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
         n_trials = DEFAULT_TRIALS
     budgeted = getattr(search, "max_budget", None) is not None
     tuned_space = _space(space, problem, max_epochs, budgeted, loss)
-    study = Study(tuned_space, search, direction=problem.direction, storage=storage, name=name)
+    identity = {**_identity(fingerprint, X, y, validation_data, validation_split, seed, problem, loss),
+                "max_epochs": max_epochs}     # the trials' lengths (and Hyperband's rungs)
+    study = Study(tuned_space, search, direction=problem.direction, storage=storage, name=name, identity=identity)
     objective = TrialObjective(problem, study, max_epochs=max_epochs, patience=patience, seed=seed,
                                dtype=dtype, backend=backend)
 
@@ -236,14 +271,68 @@ def incumbent(study, problem: Problem, budgeted: bool):
     return min(complete, key=lambda t: (*problem.rank(t.value, t.attrs.get("val_loss")), t.id))
 
 
-def _space(space, problem: Problem, max_epochs: int, budgeted: bool, loss) -> Space:
+def _check_settings(n_trials, timeout, max_epochs, patience, n_workers, max_total_epochs, searcher, loss):
+    """The counts and times ``tune`` takes, checked before any work (None where not given)."""
+    def optional(check, value, name, **bounds):
+        return None if value is None else check(value, name, error=ValueError, **bounds)
+
+    n_trials = optional(_checks.integer, n_trials, "n_trials", low=1)
+    timeout = optional(_checks.number, timeout, "timeout", low=0.0, low_open=True)
+    max_epochs = optional(_checks.integer, max_epochs, "max_epochs", low=1)
+    patience = optional(_checks.integer, patience, "patience", low=0)
+    max_total_epochs = optional(_checks.integer, max_total_epochs, "max_total_epochs", low=1)
+    _checks.integer(n_workers, "n_workers", low=1, error=ValueError)
+    if isinstance(searcher, str) and searcher.lower() not in BUDGETED_SEARCHERS:
+        make_searcher(searcher)              # an unknown name fails here, naming the valid ones
+    if loss is not None:
+        from .. import losses
+        losses.get(loss)
+    return n_trials, timeout, max_epochs, patience, max_total_epochs
+
+
+def _identity(fingerprint, X, y, validation_data, validation_split, seed, problem: Problem, loss) -> dict:
+    """What a stored study was built on, for :class:`~nnhp.search.Study` to compare on reopening."""
+    from ..data import fingerprint as data_fingerprint
+    if fingerprint is not None:
+        if not isinstance(fingerprint, dict):
+            raise TypeError(f"fingerprint must be a dict describing the data; got {fingerprint!r}")
+        data = dict(fingerprint)
+    elif validation_data is not None:
+        data = {"data": data_fingerprint(X, y), "validation_data": data_fingerprint(*validation_data)}
+    else:
+        data = {"data": data_fingerprint(X, y), "validation_split": 0.2 if validation_split is None else validation_split}
+    seed = seed if seed is None or isinstance(seed, (int, str)) else repr(seed)
+    return {**data, "seed": seed, "task": problem.task, "metric": problem.metric, "loss": loss}
+
+
+def tuned_space(space, *, task: str, n_classes: int | None, max_epochs: int, budgeted: bool,
+                n_samples: int, n_features: int, loss: str | None = None, metric: str | None = None) -> Space:
+    """The space ``tune`` searches: ``space`` (None, a dict of overrides to the default space, or a
+    full Space), checked against :mod:`nnhp.tuning.catalogue` (ValueError naming the problem)."""
     if isinstance(space, Space):
-        return space
-    base = default_space(problem.task, problem.n_classes, max_epochs, budgeted=budgeted,
-                         n_samples=len(problem.X), n_features=problem.X.shape[1])
-    if loss is not None or (problem.metric == "loss" and problem.task == "classification"):
-        base = base.with_overrides({"loss": loss or "cross_entropy"})
-    return base.with_overrides(space)
+        checked = check_space(space, "the space", explicit=space.names)
+    else:
+        if space is not None and not isinstance(space, dict):
+            raise TypeError(f"space must be None, a dict of overrides or a Space; got {space!r}")
+        for name in space or {}:
+            check_name(name, "the space")
+        base = default_space(task, n_classes, max_epochs, budgeted=budgeted, n_samples=n_samples,
+                             n_features=n_features)
+        if loss is not None or (metric == "loss" and task == "classification"):
+            base = base.with_overrides({"loss": loss or "cross_entropy"})
+        try:
+            merged = base.with_overrides(space)
+        except SpaceError as exc:
+            raise ValueError(f"the space: {exc}") from None
+        checked = check_space(merged, "the space", explicit=set(space or {}))
+    check_loss_fits(checked, task, n_classes)
+    return checked
+
+
+def _space(space, problem: Problem, max_epochs: int, budgeted: bool, loss) -> Space:
+    return tuned_space(space, task=problem.task, n_classes=problem.n_classes, max_epochs=max_epochs,
+                       budgeted=budgeted, n_samples=len(problem.X), n_features=problem.X.shape[1], loss=loss,
+                       metric=problem.metric)
 
 
 def _enqueue_initial(study, initial_configs, problem: Problem, max_epochs: int, budgeted: bool, seed) -> None:
