@@ -109,6 +109,13 @@ class InMemoryStorage(Storage):
         self._studies: dict[str, dict] = {}
         self._lock = threading.RLock()
 
+    def __getstate__(self) -> dict:
+        return {"_studies": self._studies}          # the lock belongs to one process
+
+    def __setstate__(self, state: dict) -> None:
+        self._studies = state["_studies"]
+        self._lock = threading.RLock()
+
     def open_study(self, name, direction, space):
         with self._lock:
             if name in self._studies:
@@ -236,6 +243,12 @@ class SQLiteStorage(Storage):
 
     def __repr__(self) -> str:
         return f"SQLiteStorage({self.path!r})"
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path}                  # a connection cannot travel; the file is the record
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"])
 
     def _check_file_kind(self):
         if os.path.isdir(self.path):
