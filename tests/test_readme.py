@@ -37,3 +37,16 @@ def test_readme_tour_runs(tmp_path, monkeypatch):
     exec(compile(tour, "README.md tour", "exec"), namespace)
     assert namespace["nnhp"].evaluate(namespace["model"], namespace["X_test"], namespace["y_test"])["accuracy"] >= 0.95
     assert (tmp_path / "digits.npz").exists()
+
+
+def test_readme_sklearn_block_runs():
+    """The README's scikit-learn example, run as written: cross-validation, a grid search in two
+    processes and a tuned estimator."""
+    pytest.importorskip("sklearn")
+    readme = (ROOT / "README.md").read_text()
+    block = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "nnhp.sklearn" in b][0]
+    namespace = {}
+    exec(compile(block, "README.md scikit-learn example", "exec"), namespace)
+    assert namespace["grid"].best_score_ >= 0.9
+    tuned = namespace["tuned"]
+    assert len(tuned.study_.trials) == 4 and tuned.best_params_ and tuned.best_score_ >= 0.9
