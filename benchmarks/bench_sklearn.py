@@ -22,7 +22,7 @@ by data set, the methods take turns in an order shuffled per round, so a slow pa
 machine hits them alike; the figure is the median over seeds of the per-round ratio
 scikit-learn time / nnhp time (above 1: nnhp is faster).
 
-    python benchmarks/bench_sklearn.py                      # 3 data sets x 5 seeds x 4 methods (~1 min)
+    python benchmarks/bench_sklearn.py                      # 3 data sets x 5 seeds x 4 methods (~20 s on 2 idle cores)
     python benchmarks/bench_sklearn.py --write-results      # also the section in RESULTS.md
 
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from the environment before NumPy loads, so
