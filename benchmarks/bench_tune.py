@@ -81,7 +81,6 @@ import argparse  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
-import platform  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
@@ -93,6 +92,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
+from results_md import machine_description  # noqa: E402,F401  (bench_space.py reads it here)
 from results_md import write_results_section as write_results_section_as  # noqa: E402
 
 SECTION = "## Tuning quality (bench_tune.py)"
@@ -947,26 +947,6 @@ def plot_scores(summaries, default_method: str, path: str) -> None:
 
 
 # ============================================================================ RESULTS.md
-
-def machine_description() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    memory = ""
-    try:
-        with open("/proc/meminfo") as handle:
-            kib = int(handle.readline().split()[1])
-        memory = f", {kib / 2 ** 20:.0f} GiB"
-    except (OSError, ValueError, IndexError):
-        pass
-    return f"{model}, {os.cpu_count()} cores{memory}"
-
 
 def write_results_section(text, path=None):
     """This script's section of RESULTS.md (see results_md.py)."""

@@ -47,3 +47,16 @@ def test_every_test_the_readme_cites_exists():
     for path, name in cited:
         source = (ROOT / path).read_text()
         assert re.search(rf"^def {name}\(", source, flags=re.M), f"README cites {path}::{name}, which is missing"
+
+
+def test_readme_sklearn_block_runs():
+    """The README's scikit-learn example, run as written: cross-validation, a grid search in two
+    processes and a tuned estimator."""
+    pytest.importorskip("sklearn")
+    readme = (ROOT / "README.md").read_text()
+    block = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "nnhp.sklearn" in b][0]
+    namespace = {}
+    exec(compile(block, "README.md scikit-learn example", "exec"), namespace)
+    assert namespace["grid"].best_score_ >= 0.9
+    tuned = namespace["tuned"]
+    assert len(tuned.study_.trials) == 4 and tuned.best_params_ and tuned.best_score_ >= 0.9

@@ -123,6 +123,18 @@ def test_object_arrays_are_refused_in_checkpoints(storage):
         trial.save_checkpoint({"bad": np.array([{"a": 1}], dtype=object)})
 
 
+def test_a_pickled_study_keeps_its_trials_and_goes_on_searching(storage):
+    """A fitted nnhp.sklearn estimator is pickled with its study: the copy reads the same trials
+    (SQLite: by reopening the file) and can run more."""
+    import pickle
+    study = Study(space(), RandomSearch(seed=0), storage=storage, name="pickled")
+    study.optimize(quadratic, n_trials=4)
+    copy = pickle.loads(pickle.dumps(study))
+    assert [(t.params, t.value) for t in copy.trials] == [(t.params, t.value) for t in study.trials]
+    copy.optimize(quadratic, n_trials=2)
+    assert len(copy.trials) == 6 and copy.best_trial.value <= study.best_trial.value
+
+
 def test_two_study_names_stay_separate(storage):
     a = Study(space(), RandomSearch(seed=0), storage=storage, name="a")
     b = Study(space(), RandomSearch(seed=1), storage=storage, name="b", direction="maximize")

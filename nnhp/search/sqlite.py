@@ -146,6 +146,13 @@ class SQLiteStorage(Storage):
     def __repr__(self) -> str:
         return f"SQLiteStorage({self.path!r}{', read_only=True' if self.read_only else ''})"
 
+    def __getstate__(self) -> dict:
+        # A connection cannot travel (a fitted nnhp.sklearn estimator carries its study): the file is the record.
+        return {"path": self.path, "read_only": self.read_only}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"], read_only=state["read_only"])
+
     def _damaged(self, exc) -> str:
         if "locked" in str(exc) or "busy" in str(exc):
             return f"study file {self.path!r}: {exc} (another process holds it)"

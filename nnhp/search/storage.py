@@ -96,6 +96,13 @@ class InMemoryStorage(Storage):
         self._studies: dict[str, dict] = {}
         self._lock = threading.RLock()
 
+    def __getstate__(self) -> dict:
+        return {"_studies": self._studies}          # the lock belongs to one process
+
+    def __setstate__(self, state: dict) -> None:
+        self._studies = state["_studies"]
+        self._lock = threading.RLock()
+
     def open_study(self, name, direction, space, identity=None):
         with self._lock:
             if name in self._studies:

@@ -200,6 +200,18 @@ class Study:
         return (f"Study(name={self.name!r}, direction={self.direction!r}, searcher={self.searcher!r}, "
                 f"storage={self.storage!r}, trials={len(self.trials)})")
 
+    # Pickling (a fitted nnhp.sklearn estimator carries its study): locks belong to one process,
+    # so they are left out and made anew.
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_lock"], state["_trial_ended"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+        self._trial_ended = threading.Condition(self._lock)
+
     # --- reading -------------------------------------------------------------------------------
     def _attach(self, trial: Trial) -> Trial:
         trial._study = self
