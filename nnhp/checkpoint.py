@@ -334,10 +334,9 @@ def _check_tensors(archive: _Archive, stack: list, meta: dict, path) -> list[str
     return list(expected)
 
 
-def load_model(path, backend=None):
-    """The model saved at ``path`` (module docstring: every check runs before anything is built)."""
-    from .model import Sequential
-
+def read_model(path) -> tuple[list, dict, numpy.ndarray]:
+    """``(layers, metadata, flat weights)`` of the model saved at ``path``, every check run (module
+    docstring) before anything is built; ``nnhp.load`` makes the model of them."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"model file not found: {path}")
@@ -358,8 +357,5 @@ def load_model(path, backend=None):
         if not finite.all():
             raise ValueError(f"{path}: the array {name!r} holds {int(array.size - finite.sum())} NaN or infinite "
                              "weight(s); a model with them predicts nothing useful")
-    model = Sequential(stack, seed=meta.get("seed"), dtype=meta["dtype"], backend=backend)
     flat = numpy.concatenate([array.reshape(-1) for array in arrays]) if len(arrays) > 1 else arrays[0].reshape(-1)
-    model.flat_params[...] = model.backend.asarray(flat.astype(model.backend.dtype, copy=False))
-    model.loss_name = meta.get("loss")
-    return model
+    return stack, meta, flat

@@ -244,8 +244,13 @@ class MLP(Sequential):
 def load(path, backend=None) -> Sequential:
     """Load a model saved with ``model.save`` (no pickle, every field and shape checked before
     anything is built; see ``nnhp.checkpoint``), onto ``backend``."""
-    from .checkpoint import load_model
-    return load_model(path, backend)
+    from .checkpoint import read_model
+
+    stack, meta, flat = read_model(path)
+    model = Sequential(stack, seed=meta.get("seed"), dtype=meta["dtype"], backend=backend)
+    model.flat_params[...] = model.backend.asarray(flat.astype(model.backend.dtype, copy=False))
+    model.loss_name = meta.get("loss")
+    return model
 
 
 __all__ = ["Sequential", "MLP", "load"]

@@ -33,7 +33,8 @@ import math
 import os
 import re
 
-from .search.storage import StorageError, open_storage
+from .search.sqlite import open_storage
+from .search.storage import StorageError
 
 
 def load_studies(path: str) -> list[dict]:

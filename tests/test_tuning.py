@@ -558,6 +558,19 @@ def test_one_hot_and_float_labels_are_classification(form):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_task_regression_keeps_zero_one_targets_numbers():
+    data = make_moons(n_samples=200, seed=0)
+    y = data.y.astype(np.float64)
+    result = nnhp.tune(data.X, y, task="regression", searcher="random",
+                       space={"n_layers": 1, "units": 16, "epochs": 5}, n_trials=1, max_epochs=5, refit=False)
+    assert result.metric == "loss" and result.study.direction == "minimize"
+    assert result.best_model.n_outputs == 1 and result.best_model.loss_name in ("mse", "huber", "mae")
+    with pytest.raises(ValueError, match="task must be"):
+        nnhp.tune(data.X, y, task="ranking", n_trials=1)
+    with pytest.raises(ValueError, match="'cross_entropy' is for classification, but task='regression'"):
+        nnhp.tune(data.X, y, task="regression", loss="cross_entropy", n_trials=1)
+
+
 def test_a_single_class_is_a_clear_error():
     data = make_moons(n_samples=100, seed=0)
     with pytest.raises(ValueError, match=r"y holds a single class \(0\)"):

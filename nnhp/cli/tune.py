@@ -186,7 +186,7 @@ def run_tune(args) -> int:
                            max_epochs=settings["max_epochs"], storage=settings["storage"], seed=settings["seed"],
                            name=settings["name"], metric=metric, patience=settings["patience"],
                            timeout=settings["timeout"], n_workers=settings["workers"], refit=settings["refit"],
-                           callbacks=progress, fingerprint=data_fingerprint(args, dataset))
+                           callbacks=progress, fingerprint=data_fingerprint(args, dataset), task=dataset.task)
     except StudyMismatchError as exc:
         raise StorageError(
             f"the study {exc.study_name!r} in {settings['storage']} was created with other settings, so its "

@@ -46,10 +46,10 @@ import urllib.parse
 
 import numpy as np
 
-from .storage import SCHEMA_NAME, SCHEMA_VERSION, Storage, StorageError
+from .storage import SCHEMA_NAME, SCHEMA_VERSION, InMemoryStorage, Storage, StorageError
 from .trial import COMPLETE, FAILED, PRUNED, RUNNING, Trial
 
-__all__ = ["SQLiteStorage"]
+__all__ = ["SQLiteStorage", "open_storage"]
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -452,3 +452,18 @@ class SQLiteStorage(Storage):
     def close(self):
         with self._lock:
             self._db.close()
+
+
+def open_storage(storage, *, read_only: bool = False) -> Storage:
+    """None -> a fresh InMemoryStorage; a path (str or PathLike) -> SQLiteStorage (``read_only``:
+    opened with SQLite's ``mode=ro``, see above); a Storage -> itself. What a ``storage=`` argument names."""
+    if storage is None:
+        return InMemoryStorage()
+    if isinstance(storage, Storage):
+        return storage
+    if isinstance(storage, (str, os.PathLike)):
+        path = os.fspath(storage)
+        if path.startswith("sqlite:///"):
+            path = path[len("sqlite:///"):]
+        return SQLiteStorage(path, read_only=read_only)
+    raise TypeError(f"storage must be None, a file path or a Storage, got {storage!r}")

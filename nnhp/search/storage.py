@@ -20,7 +20,7 @@ import numpy as np
 
 from .trial import FAILED, RUNNING, Trial
 
-__all__ = ["Storage", "InMemoryStorage", "SQLiteStorage", "StorageError", "open_storage"]
+__all__ = ["Storage", "InMemoryStorage", "StorageError"]
 
 SCHEMA_NAME = "nnhp-study"
 SCHEMA_VERSION = 2      # 2: studies record their identity
@@ -180,28 +180,3 @@ class InMemoryStorage(Storage):
             for trial in stale:
                 trial.state, trial.error, trial.finished = FAILED, error, time.time()
             return [t.id for t in stale]
-
-
-def open_storage(storage, *, read_only: bool = False) -> Storage:
-    """None -> a fresh InMemoryStorage; a path (str or PathLike) -> SQLiteStorage (``read_only``:
-    opened with SQLite's ``mode=ro``, see ``sqlite.py``); a Storage -> itself."""
-    from .sqlite import SQLiteStorage
-
-    if storage is None:
-        return InMemoryStorage()
-    if isinstance(storage, Storage):
-        return storage
-    if isinstance(storage, (str, os.PathLike)):
-        path = os.fspath(storage)
-        if path.startswith("sqlite:///"):
-            path = path[len("sqlite:///"):]
-        return SQLiteStorage(path, read_only=read_only)
-    raise TypeError(f"storage must be None, a file path or a Storage, got {storage!r}")
-
-
-def __getattr__(name):
-    # SQLiteStorage moved to sqlite.py; ``from nnhp.search.storage import SQLiteStorage`` still works.
-    if name == "SQLiteStorage":
-        from .sqlite import SQLiteStorage
-        return SQLiteStorage
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -61,7 +61,8 @@ import numpy as np
 
 from .searcher import Proposal, make_searcher
 from .space import Space, dimension_from_dict
-from .storage import StorageError, open_storage
+from .sqlite import open_storage
+from .storage import StorageError
 from .trial import COMPLETE, FAILED, INTERRUPTED, PRUNED, RUNNING, Trial, TrialPruned, interrupted_error
 
 __all__ = ["Study", "SearchExhausted", "StudyMismatchError", "INTERRUPTED"]

@@ -62,7 +62,7 @@ class _TunedMLPEstimator(PicklableModel, BaseEstimator):
                       max_total_epochs=self.max_total_epochs, max_epochs=self.max_epochs, patience=self.patience,
                       refit=self.refit, n_workers=self.n_workers, seed=seed, verbose=self.verbose,
                       dtype=self._training_dtype(), backend=self.backend,
-                      blas_threads=self.blas_threads)
+                      blas_threads=self.blas_threads, task=self._task)
         self.model_ = result.best_model
         self.refit_ = result.refit
         self.best_params_ = result.best_params
@@ -120,6 +120,7 @@ class TunedMLPClassifier(ClassifierOutputs, _TunedMLPEstimator):
     """
 
     _stratify = True
+    _task = "classification"
 
 
 class TunedMLPRegressor(RegressorOutputs, _TunedMLPEstimator):
@@ -131,3 +132,4 @@ class TunedMLPRegressor(RegressorOutputs, _TunedMLPEstimator):
     """
 
     _stratify = False
+    _task = "regression"          # 0.0/1.0 targets stay numbers, whatever nnhp.tune would infer

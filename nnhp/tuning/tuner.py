@@ -113,8 +113,14 @@ def _labels(y, name: str):
     return y if labels is None else labels
 
 
-def _problem(X, y, validation_data, validation_split, loss, metric, seed) -> Problem:
-    task = infer_task(np.asarray(y), loss)
+def _problem(X, y, validation_data, validation_split, loss, metric, seed, task=None) -> Problem:
+    inferred = infer_task(np.asarray(y), loss)
+    if task is None:
+        task = inferred
+    elif task not in ("classification", "regression"):
+        raise ValueError(f"task must be 'classification', 'regression' or None; got {task!r}")
+    elif loss is not None and task != inferred:
+        raise ValueError(f"loss {loss!r} is for {inferred}, but task={task!r}")
     if task == "classification":
         # One-hot rows and 0.0/1.0 floats are labels too (API.md): work with integer labels.
         y = _labels(np.asarray(y), "y")
@@ -142,7 +148,7 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
          max_total_epochs: int | None = None, initial_configs="default", validation_split: float | None = None,
          name: str = "tune", metric: str | None = None, patience: int | None = None, n_workers: int = 1,
          verbose: bool = False, callbacks=(), dtype="float32", backend=None,
-         blas_threads: int | None = 1, fingerprint: dict | None = None) -> TuneResult:
+         blas_threads: int | None = 1, fingerprint: dict | None = None, task: str | None = None) -> TuneResult:
     """Search MLP hyperparameters on (X, y), then refit the best on training + validation rows.
 
     Parameters
@@ -151,6 +157,8 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
     validation_data : (X_val, y_val); else ``validation_split`` (default 0.2) of (X, y) is held out
         (stratified for labels) with ``seed``
     loss : a loss name to fix it; None lets the task decide (and the space choose where it can)
+    task : "classification" | "regression" to say what ``y`` is; None infers it from the loss, else
+        from ``y`` (class labels in any form :func:`~nnhp.tuning.build.as_labels` reads are classes)
     space : None (the default space), a dict of overrides to it, or a full Space
     searcher : "bohb" (default) | "hyperband" | "random" | "gp" | "grid" | a searcher object
     n_trials : the number of trials the study holds when done: a study reopened from ``storage``
@@ -199,7 +207,7 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
     started = time.monotonic()
     n_trials, timeout, max_epochs, patience, max_total_epochs = _check_settings(
         n_trials, timeout, max_epochs, patience, n_workers, max_total_epochs, searcher, loss)
-    problem = _problem(X, y, validation_data, validation_split, loss, metric, seed)
+    problem = _problem(X, y, validation_data, validation_split, loss, metric, seed, task)
     if max_epochs is None:
         max_epochs = default_max_epochs(len(problem.X))
         # Not for a stored study: timing differs from run to run, and a reopened study must keep
