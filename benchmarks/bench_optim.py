@@ -20,18 +20,20 @@ machine it is the number least disturbed by other load). OPENBLAS_CORETYPE and
 OPENBLAS_L2_SIZE are removed from this process's environment before NumPy loads.
 """
 import os
+import sys
 
-for _name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-    os.environ.pop(_name, None)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # bench_env beside this script
+import bench_env  # noqa: E402  (first: this checkout on sys.path)
+
+if __name__ == "__main__":
+    bench_env.machine_blas()
 
 import argparse  # noqa: E402
 import platform  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from nnhp import optim  # noqa: E402
 
 LAYERS = [784, 1024, 192, 10]

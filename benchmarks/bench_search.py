@@ -24,26 +24,25 @@ from __future__ import annotations
 
 import os
 
-# Benchmarks run with the machine's own BLAS tuning (see the team notes), one thread each.
-for _name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-    os.environ.pop(_name, None)
-for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_name] = "1"
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # bench_env beside this script
+import bench_env  # noqa: E402  (first: this checkout on sys.path)
+
+if __name__ == "__main__":
+    bench_env.machine_blas(one_thread=True)   # the runs go to worker processes
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-sys.path.insert(0, HERE)
+HERE = bench_env.HERE
 
 from results_md import write_results_section as write_results_section_as  # noqa: E402
 

@@ -33,9 +33,11 @@ from __future__ import annotations
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # bench_env beside this script
+import bench_env  # noqa: E402  (first: this checkout on sys.path)
+
 if __name__ == "__main__":
-    for _name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-        os.environ.pop(_name, None)
+    bench_env.machine_blas()
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
@@ -44,9 +46,7 @@ import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-sys.path.insert(0, HERE)
+HERE = bench_env.HERE
 
 from results_md import machine_description, write_results_section  # noqa: E402
 

@@ -20,21 +20,17 @@ from __future__ import annotations
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # bench_env beside this script
+import bench_env  # noqa: E402  (first: this checkout on sys.path)
+
 if __name__ == "__main__":
-    for _name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-        os.environ.pop(_name, None)
-    for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_name] = "1"
+    bench_env.machine_blas(one_thread=True)   # the runs go to worker processes
 
 import argparse  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 
 import numpy as np  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-sys.path.insert(0, HERE)
 
 import bench_tune  # noqa: E402
 from results_md import write_results_section  # noqa: E402
