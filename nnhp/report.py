@@ -108,6 +108,48 @@ def text_table(study: dict, top: int = 10) -> str:
     return "\n".join(lines)
 
 
+def compact_table(study: dict, top: int = 10, width: int | None = None) -> str:
+    """The best ``top`` completed trials for a terminal: only the parameters that differ among
+    those rows get a column (the rest are one line below: the same in every row), blank where a
+    parameter is inactive, and columns that would pass ``width`` (default: the terminal's) are left
+    out and named."""
+    import shutil
+
+    if study.get("error"):
+        return f"study {study['name']!r}: cannot be read ({study['error']})"
+    ranked = _ranked(study)[:top]
+    if not ranked:
+        return f"study {study['name']!r}: no completed trials"
+    width = width or shutil.get_terminal_size((100, 24)).columns
+    keys = sorted({key for trial in ranked for key in trial.params})
+    shown = lambda t, key: _format(t.params[key]) if key in t.params else ""
+    varying = [key for key in keys if len({shown(t, key) for t in ranked}) > 1]
+    constant = [f"{key}={shown(ranked[0], key)}" for key in keys if key not in varying and key in ranked[0].params]
+    has_budget = any(t.budget is not None for t in ranked)
+    header = ["rank", "trial", "value"] + (["budget"] if has_budget else [])
+    rows = [[str(i + 1), str(t.id), f"{t.value:.5g}"] + ([_format(t.budget) if t.budget is not None else ""]
+            if has_budget else []) for i, t in enumerate(ranked)]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    left_out = []
+    for key in varying:
+        column = [shown(t, key) for t in ranked]
+        column_width = max(len(key), *(len(c) for c in column))
+        if sum(widths) + 2 * len(widths) + column_width > width:
+            left_out.append(key)
+            continue
+        header.append(key)
+        widths.append(column_width)
+        for row, cell in zip(rows, column):
+            row.append(cell)
+    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
+    if constant:
+        lines.append("same in every row: " + ", ".join(constant))
+    if left_out:
+        lines.append(f"not shown (terminal width {width}): " + ", ".join(left_out))
+    return "\n".join(lines)
+
+
 def write_trials_csv(study: dict, path: str) -> str:
     keys = sorted({key for trial in study["trials"] for key in trial.params})
     with open(path, "w", newline="") as handle:

@@ -196,3 +196,19 @@ def test_report_draws_categorical_parallel_rungs_and_importance(tmp_path):
         assert (out / f"hb-{suffix}.png").read_bytes()[:4] == b"\x89PNG"
     page = (out / "index.html").read_text()
     assert "Hyperparameter importance" in page and "Not fully reported" not in page
+
+
+def test_compact_table_shows_only_varying_columns_and_fits_the_width(tmp_path):
+    from nnhp.search import Choice
+    space = {"optimizer": Choice(["adam"]), "lr": Float(1e-4, 1e-1, log=True), "units": Int(8, 64),
+             "momentum": Float(0, 1, when=("units", ">", 30))}
+    study = Study(space, searcher=RandomSearch(seed=0), name="wide")
+    study.optimize(lambda t: t.params["lr"], n_trials=20)
+    loaded = {"name": study.name, "direction": study.direction, "trials": study.trials}
+    table = report.compact_table(loaded, top=5, width=200)
+    header = table.splitlines()[0].split()
+    assert header == ["rank", "trial", "value", "lr", "momentum", "units"]
+    assert "same in every row: optimizer=adam" in table
+    narrow = report.compact_table(loaded, top=5, width=40)
+    assert all(len(line) <= 40 for line in narrow.splitlines()[:6])
+    assert "not shown (terminal width 40)" in narrow
