@@ -545,3 +545,53 @@ def write_report(study_file: str, out: str, refresh: int | None = None) -> list[
         handle.write(render_page(study_file, sections, refresh))
     written.insert(0, index)
     return written
+
+
+class ReportServer:
+    """``nnhp report study.db --serve``: the report on ``http://127.0.0.1:PORT/``, written afresh
+    from the study file (read-only, as always) when the page is asked for and the copy is older
+    than ``refresh`` seconds; the page reloads itself every ``refresh`` seconds, so a study running
+    in another process shows its new trials. Python's standard ``http.server``, one request at a
+    time (a rewrite never races a picture being sent); it listens on the loopback address only.
+
+        server = ReportServer("study.db", "report/", port=0)   # port 0: any free port
+        server.url; server.serve_forever()  # until Ctrl-C; then server.close()
+    """
+
+    def __init__(self, study_file: str, out: str, *, port: int = 8000, refresh: float = 5.0):
+        import http.server
+        import time
+
+        self.study_file, self.out, self.refresh = study_file, out, float(refresh)
+        self._built = -math.inf
+        self._clock = time.monotonic
+        self.rebuild()
+        server = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=server.out, **kwargs)
+
+            def do_GET(self):
+                if self.path.split("?")[0] in ("/", "/index.html") and server._clock() - server._built >= server.refresh / 2:
+                    server.rebuild()
+                super().do_GET()
+
+            def log_message(self, format, *args):      # quiet: the terminal shows the URL, not every request
+                pass
+
+        self.httpd = http.server.HTTPServer(("127.0.0.1", port), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+
+    def rebuild(self) -> None:
+        write_report(self.study_file, self.out, refresh=max(1, round(self.refresh)))
+        self._built = self._clock()
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever(poll_interval=0.2)
+
+    def close(self) -> None:
+        self.httpd.server_close()
