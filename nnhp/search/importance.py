@@ -75,7 +75,7 @@ def _is_number(value) -> bool:
 def _encoder(values: list):
     """A function mapping a parameter's values to either grid cells (numeric, as floats in [0, 1])
     or category codes (ints), and whether it is categorical."""
-    if all(_is_number(v) for v in values) and len(set(values)) > _MAX_CATEGORIES_FOR_NUMBERS:
+    if all(_is_number(v) and math.isfinite(v) for v in values) and len(set(values)) > _MAX_CATEGORIES_FOR_NUMBERS:
         x = np.asarray(values, dtype=float)
         if x.min() > 0 and x.max() / x.min() > 100:
             x = np.log(x)
@@ -85,32 +85,32 @@ def _encoder(values: list):
     return np.array([choices.index(repr(v)) for v in values]), True
 
 
-def _density(points: np.ndarray, categorical: bool, n_categories: int, bandwidth: float = 0.0) -> np.ndarray:
-    """A probability vector over the grid (numeric) or the categories."""
+def _cells(x: np.ndarray, categorical: bool, n_categories: int, bandwidth: float) -> np.ndarray:
+    """The matrix (cells x trials) that turns trial weights into an unnormalised density: one-hot
+    rows for categories, a Gaussian kernel on a grid over [0, 1] for numbers. A weight vector ``w``
+    (how often each trial counts: 1 or 0 for a subset, the counts of a bootstrap resample) gives
+    the density ``cells @ w`` -- so every subset and resample is one matrix product."""
     if categorical:
-        counts = np.bincount(points, minlength=n_categories) + 1.0
-        return counts / counts.sum()
+        return np.eye(n_categories)[:, x]
     grid = np.linspace(0.0, 1.0, _GRID)
-    kernel = np.exp(-0.5 * ((grid[:, None] - points[None, :]) / bandwidth) ** 2).sum(axis=1)
-    return kernel / kernel.sum()
+    return np.exp(-0.5 * ((grid[:, None] - x[None, :]) / bandwidth) ** 2)
 
 
-def _divergence(x: np.ndarray, top: np.ndarray, categorical: bool, n_categories: int) -> float:
-    """Pearson divergence of the top trials' density from all trials' density."""
-    # One bandwidth for both densities, Scott's rule on the top set (floored): with a bandwidth of
-    # its own the all-trials density can be far narrower than the top set's in a sparse corner,
-    # and q / p there explodes.
-    bandwidth = 0.0 if categorical else max(1.06 * max(x[top].std(), 1e-3) * int(top.sum()) ** -0.2, 0.05)
-    p = _density(x, categorical, n_categories, bandwidth)
-    q = _density(x[top], categorical, n_categories, bandwidth)
-    return float(np.sum(p * (q / p - 1.0) ** 2))
+def _divergences(cells: np.ndarray, everyone: np.ndarray, top: np.ndarray, categorical: bool) -> np.ndarray:
+    """Pearson divergence sum p (q / p - 1)^2 of each column of ``top`` weights (the density q) from
+    the matching column of ``everyone`` weights (the density p)."""
+    p, q = cells @ everyone, cells @ top
+    if categorical:                 # one pseudo-count per choice, so that p is never zero
+        p, q = p + 1.0, q + 1.0
+    p, q = p / p.sum(axis=0), q / q.sum(axis=0)
+    p = np.maximum(p, 1e-300)
+    return np.sum(p * (q / p - 1.0) ** 2, axis=0)
 
 
-def _corrected(x, top, categorical: bool, n_categories: int, rng, n_null: int) -> float:
-    """The divergence of ``top`` minus its mean over ``n_null`` random subsets of the same size."""
-    null = np.mean([_divergence(x, rng.permutation(len(x)) < top.sum(), categorical, n_categories)
-                    for _ in range(n_null)])
-    return _divergence(x, top, categorical, n_categories) - null
+def _null_weights(sample: np.ndarray, n_local: int, n: int, rng, n_null: int) -> np.ndarray:
+    """``n_null`` columns of weights, each a random ``n_local`` of the trials listed in ``sample``."""
+    return np.stack([np.bincount(sample[rng.permutation(len(sample))[:n_local]], minlength=n)
+                     for _ in range(n_null)], axis=1).astype(float)
 
 
 def _scored_trials(trials, direction: str, min_trials: int):
@@ -154,15 +154,34 @@ def importance(study, *, gamma: float = 0.1, n_bootstrap: int = 100, n_null: int
         x, categorical = _encoder([t.params[name] for t in scored if name in t.params])
         n_categories = int(x.max()) + 1 if categorical else 0
         n_local = int(top_active.sum())
-        estimate = _corrected(x, top_active, categorical, n_categories, rng, n_null)
+        # One bandwidth for every density of this parameter, Scott's rule on the top set (floored):
+        # with a bandwidth of its own, the all-trials density can be far narrower than the top
+        # set's in a sparse corner, and q / p there explodes.
+        bandwidth = max(1.06 * max(x[top_active].std(), 1e-3) * n_local ** -0.2, 0.05)
+        cells = _cells(x, categorical, n_categories, bandwidth)
+        everyone = np.ones((n_active, 1))
+        null = _null_weights(np.arange(n_active), n_local, n_active, rng, n_null)
+        estimate = (_divergences(cells, everyone, top_active[:, None].astype(float), categorical)[0]
+                    - _divergences(cells, np.repeat(everyone, n_null, axis=1), null, categorical).mean())
         index_of = np.cumsum(active) - 1          # trial index -> index among the active trials
-        boot = []
+        boot, n_null_boot = [], max(5, n_null // 6)
         for sample in resamples:
             sample = index_of[sample[active[sample]]]
-            top = top_active[sample]
-            if 2 <= top.sum() < len(sample):
-                boot.append(_corrected(x[sample], top, categorical, n_categories, rng, max(5, n_null // 6)))
-        low, high = np.percentile(boot, [2.5, 97.5]) if boot else (math.nan, math.nan)
+            n_top_sample = int(top_active[sample].sum())
+            if not 2 <= n_top_sample < len(sample):
+                continue
+            counts = np.bincount(sample, minlength=n_active).astype(float)
+            boot.append((counts, counts * top_active, _null_weights(sample, n_top_sample, n_active, rng, n_null_boot)))
+        if boot:
+            counts = np.stack([c for c, _, _ in boot], axis=1)
+            tops = np.stack([t for _, t, _ in boot], axis=1)
+            nulls = np.concatenate([n for _, _, n in boot], axis=1)
+            raw = _divergences(cells, counts, tops, categorical)
+            null_mean = _divergences(cells, np.repeat(counts, n_null_boot, axis=1), nulls, categorical)
+            corrected = raw - null_mean.reshape(len(boot), n_null_boot).mean(axis=1)
+            low, high = np.percentile(corrected, [2.5, 97.5])
+        else:
+            low = high = math.nan
         results.append(Importance(name, float(estimate), float(low), float(high), n_active))
     return sorted(results, key=lambda r: (-r.value if not math.isnan(r.value) else math.inf, r.name))
 
