@@ -60,3 +60,15 @@ def test_importance_needs_enough_trials():
     assert "too few" in format_importance([])
     with pytest.raises(ValueError, match="gamma"):
         importance(study, gamma=1.5)
+
+
+def test_report_shows_the_numbers_the_api_and_cli_give(synthetic, tmp_path, monkeypatch):
+    from nnhp import report
+    for name in [name for name in dir(report) if name.startswith("plot_")]:      # the table is the point
+        monkeypatch.setattr(report, name, lambda study, path, **options: None)
+    path, study = synthetic
+    report.write_report(path, str(tmp_path / "out"))
+    page = (tmp_path / "out" / "index.html").read_text()
+    [loaded] = report.load_studies(path)
+    assert format_importance(importance(loaded)) in page.replace("&#x27;", "'")
+    assert importance(loaded) == importance(study)
