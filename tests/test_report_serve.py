@@ -47,8 +47,9 @@ def test_served_page_picks_up_a_trial_added_by_another_process(tmp_path):
 def test_serve_command_stops_cleanly_on_ctrl_c(tmp_path):
     path = str(tmp_path / "s.db")
     Study({"x": Float(0, 1)}, storage=path, name="s").optimize(lambda t: t.params["x"], n_trials=2)
-    process = subprocess.Popen([sys.executable, "-c", "import sys; from nnhp.cli import main; sys.exit(main(sys.argv[1:]))", "report", path, "--serve", "--port", "0",
-                                "--out", str(tmp_path / "out")], cwd=ROOT, stdout=subprocess.PIPE,
+    data, files = open(path, "rb").read(), sorted(os.listdir(tmp_path))
+    process = subprocess.Popen([sys.executable, "-c", "import sys; from nnhp.cli import main; sys.exit(main(sys.argv[1:]))",
+                                "report", path, "--serve", "--port", "0"], cwd=str(tmp_path), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": ROOT})
     try:
         line = process.stdout.readline()
@@ -60,3 +61,4 @@ def test_serve_command_stops_cleanly_on_ctrl_c(tmp_path):
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0 and "stopped" in out, err
+    assert sorted(os.listdir(tmp_path)) == files and open(path, "rb").read() == data   # read-only, nothing made

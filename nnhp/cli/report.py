@@ -3,6 +3,7 @@ shows them on a local page that follows a running study."""
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 
 from .common import check_output_folder, integer, number
@@ -40,6 +41,8 @@ def run_report(args) -> int:
             print("stopped")
         finally:
             server.close()
+            if not args.out:                # our temporary folder: nothing left behind
+                shutil.rmtree(out, ignore_errors=True)
         return 0
     out = args.out or "report"
     check_output_folder(out, "--out")
