@@ -162,8 +162,8 @@ def test_damaged_study_files_end_in_a_storage_error_or_a_readable_study(tmp_path
 def test_damaged_study_files_give_nnhp_report_one_line_or_a_report(tmp_path, study_file, capsys, monkeypatch):
     from nnhp import report
     # The plots are not what is fuzzed here (and take a second each): the reading and the tables are.
-    for name in ("plot_history", "plot_params", "plot_curves"):
-        monkeypatch.setattr(report, name, lambda study, path: None)
+    for name in [name for name in dir(report) if name.startswith("plot_")]:
+        monkeypatch.setattr(report, name, lambda study, path, **options: None)
     original, _ = study_file
     rng = np.random.default_rng(56)
     for index, (label, data) in enumerate(variants(original, rng, CASES // 2)):

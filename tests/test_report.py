@@ -100,7 +100,7 @@ def test_names_are_escaped_for_matplotlib_and_html(tmp_path):
     _small_study(path, "plain", direction="maximize")
     report.write_report(path, str(tmp_path / "out"))
     page = (tmp_path / "out" / "index.html").read_text()
-    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<script>alert" not in page and "&lt;script&gt;alert" in page     # only the sort script runs
     assert "Not fully reported" not in page                              # both studies drawn
     assert len(list((tmp_path / "out").glob("*-history.png"))) == 2
 
@@ -138,3 +138,77 @@ def test_a_damaged_study_is_reported_as_such_and_the_others_in_full(tmp_path):
     page = (tmp_path / "out" / "index.html").read_text()
     assert "<b>sideways</b>" not in page and "damaged direction" in page
     assert (tmp_path / "out" / "good-trials.csv").exists()
+
+
+def test_report_html_table_has_one_row_per_trial_and_blanks_for_inactive_params(tmp_path):
+    from nnhp.search import Choice
+    path = str(tmp_path / "cond.db")
+    space = {"optimizer": Choice(["sgd", "adam"]), "momentum": Float(0, 1, when=("optimizer", "==", "sgd"))}
+    study = Study(space, searcher=RandomSearch(seed=1), storage=path, name="cond")
+
+    def objective(trial):
+        if trial.id == 3:
+            raise RuntimeError("diverged <nan>")
+        return trial.params.get("momentum", 0.5)
+
+    study.optimize(objective, n_trials=10)
+    [loaded] = report.load_studies(path)
+    table = report.html_table(loaded)
+    rows = table.split("<tbody>")[1].split("</tr>")[:-1]
+    assert len(rows) == len(study.trials) == 10
+    header = [cell.split("</th>")[0] for cell in table.split("<th>")[1:]]
+    column = header.index("momentum")
+    for trial, row in zip(study.trials, rows):
+        cells = [cell.split("</td>")[0] for cell in row.split("<td>")[1:]]
+        assert (cells[column] == "") == ("momentum" not in trial.params)
+        assert cells[header.index("state")] == trial.state
+    assert "diverged &lt;nan&gt;" in table and "#fce8e6" in table      # the error, escaped, on a red row
+    page = (lambda out: (report.write_report(path, out), open(f"{out}/index.html").read())[1])(str(tmp_path / "r"))
+    assert "<script>" in page and "http" not in page.split("<script>")[1]       # sorting needs no CDN
+
+
+def test_best_so_far_counts_trials_epochs_and_seconds(study_file):
+    path, study = study_file
+    [loaded] = report.load_studies(path)
+    series = report.best_so_far(loaded)
+    assert series["best"] == sorted(series["best"], reverse=True)           # minimize: never worse
+    assert series["best"][-1] == study.best_value
+    assert series["trials"] == sorted(series["trials"]) and series["epochs"] == sorted(series["epochs"])
+
+
+def test_report_draws_categorical_parallel_rungs_and_importance(tmp_path):
+    pytest.importorskip("matplotlib")
+    from nnhp.search import Choice, Hyperband
+    path = str(tmp_path / "hb.db")
+    space = {"lr": Float(1e-4, 1e-1, log=True), "act": Choice(["relu", "tanh"])}
+    study = Study(space, searcher=Hyperband(min_budget=1, max_budget=9, seed=0), storage=path, name="hb")
+
+    def objective(trial):
+        value = abs(math.log10(trial.params["lr"]) + 2) + (0.3 if trial.params["act"] == "tanh" else 0)
+        for epoch in range(int(trial.budget)):
+            trial.report(value + 1 / (epoch + 1), epoch)
+        return value + 1 / trial.budget
+
+    study.optimize(objective, n_trials=30)
+    out = tmp_path / "report"
+    report.write_report(path, str(out))
+    for suffix in ("importance", "best", "categorical", "parallel", "rungs", "curves"):
+        assert (out / f"hb-{suffix}.png").read_bytes()[:4] == b"\x89PNG"
+    page = (out / "index.html").read_text()
+    assert "Hyperparameter importance" in page and "Not fully reported" not in page
+
+
+def test_compact_table_shows_only_varying_columns_and_fits_the_width(tmp_path):
+    from nnhp.search import Choice
+    space = {"optimizer": Choice(["adam"]), "lr": Float(1e-4, 1e-1, log=True), "units": Int(8, 64),
+             "momentum": Float(0, 1, when=("units", ">", 30))}
+    study = Study(space, searcher=RandomSearch(seed=0), name="wide")
+    study.optimize(lambda t: t.params["lr"], n_trials=20)
+    loaded = {"name": study.name, "direction": study.direction, "trials": study.trials}
+    table = report.compact_table(loaded, top=5, width=200)
+    header = table.splitlines()[0].split()
+    assert header == ["rank", "trial", "value", "lr", "momentum", "units"]
+    assert "same in every row: optimizer=adam" in table
+    narrow = report.compact_table(loaded, top=5, width=40)
+    assert all(len(line) <= 40 for line in narrow.splitlines()[:6])
+    assert "not shown (terminal width 40)" in narrow

@@ -4,11 +4,12 @@
     nnhp tune   --data digits --searcher hyperband --trials 50 --storage study.db
     nnhp bench  optimizers --data digits --out bench-out/
     nnhp report study.db --out report/
+    nnhp importance study.db
 
 ``--data`` takes a built-in data set (digits, moons, spirals, regression) or a CSV path
 with ``--target COLUMN``. Run ``nnhp COMMAND --help`` for every option.
 
-One module per subcommand (``train.py``, ``tune.py``, ``bench.py``, ``report.py``), the flags they
+One module per subcommand (``train.py``, ``tune.py``, ``bench.py``, ``report.py``, ``importance.py``), the flags they
 share in ``common.py``, the TOML file of ``tune --config`` in ``config.py``. This file runs them:
 
 * a bad flag, a bad file or a bad value ends in **one line** on stderr naming the problem
@@ -26,15 +27,17 @@ import threading
 
 from .bench import build_bench_parser, run_bench
 from .common import DATA_DEFAULTS, Parser, load_split
+from .importance import build_importance_parser, run_importance
 from .report import build_report_parser, run_report
 from .train import EXAMPLES, build_train_parser, run_train
 from .tune import TUNE_DEFAULTS, build_tune_parser, run_tune
 
 __all__ = ["main", "build_parser", "SUBCOMMANDS", "Terminated", "load_split", "DATA_DEFAULTS", "TUNE_DEFAULTS",
-           "run_train", "run_tune", "run_bench", "run_report"]
+           "run_train", "run_tune", "run_bench", "run_report", "run_importance"]
 
 # Each subcommand is a builder that adds its parser and sets ``handler``.
-SUBCOMMANDS = [build_train_parser, build_tune_parser, build_bench_parser, build_report_parser]
+SUBCOMMANDS = [build_train_parser, build_tune_parser, build_bench_parser, build_report_parser,
+               build_importance_parser]
 
 
 class Terminated(KeyboardInterrupt):

@@ -140,7 +140,7 @@ def _tune_settings(args, parser_defaults: dict) -> tuple[dict, dict]:
 
 def run_tune(args) -> int:
     import nnhp
-    from ..report import text_table
+    from ..report import compact_table
     from ..search import StorageError, StudyMismatchError
     from ..tuning import ProgressLine, default_max_epochs
     from ..tuning.tuner import tuned_space
@@ -196,7 +196,7 @@ def run_tune(args) -> int:
         for line in progress:
             line.close()
     study = result.study
-    print(text_table({"name": study.name, "direction": study.direction, "trials": study.trials}, top=settings["top"]))
+    print(compact_table({"name": study.name, "direction": study.direction, "trials": study.trials}, top=settings["top"]))
     print(study.summary().splitlines()[0] + f", {result.epochs_spent} epochs trained in all, "
           f"{result.search_seconds:.1f}s")
     if any(t.state == "failed" for t in study.trials):

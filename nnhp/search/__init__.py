@@ -11,7 +11,7 @@
 Files, one idea each: ``space.py`` (what may vary), ``trial.py`` (one evaluation),
 ``storage.py`` (where trials are kept; ``sqlite.py`` the file backend), ``study.py`` (the loop), ``searcher.py`` (the protocol
 searchers implement), ``grid.py``, ``random.py``, ``gp.py``, ``hyperband.py``, ``bohb.py``
-(the searchers).
+(the searchers), ``importance.py`` (which parameters matter, from the trials: PED-ANOVA).
 GPSearch, Hyperband and BOHB load on first use.
 """
 import importlib
