@@ -344,29 +344,50 @@ class Study:
 
     # --- the loop -----------------------------------------------------------------------------
     def optimize(self, objective, n_trials: int | None = None, timeout: float | None = None,
-                 n_workers: int = 1, callbacks=(), catch: tuple = (Exception,)) -> None:
+                 n_workers: int = 1, callbacks=(), catch: tuple = (Exception,), *, executor=None,
+                 trial_timeout: float | None = None, max_retries: int = 1) -> None:
         """Run ``objective(trial) -> float`` on the searcher's proposals.
 
         Stops after ``n_trials`` more trials, when ``timeout`` seconds have passed (no new trial
         starts after that; running ones finish), when :meth:`stop` is called, or when the
         searcher has nothing left.
         ``callbacks``: functions ``callback(study, trial)`` called after each trial ends.
-        ``catch``: exception types that fail a trial instead of stopping the search.
+        ``catch``: exception types that fail a trial instead of stopping the search (in this
+        process; in a worker any Exception fails its trial).
+        ``n_workers``: trials at once. With ``n_workers > 1`` and no ``executor`` they run in
+        worker processes (see "Parallel trials"; the objective must pickle).
+        ``executor``: "processes", "threads", or a ``concurrent.futures.Executor`` (e.g. a Dask
+        ``Client.get_executor()``; a ``dask.distributed.Client`` is accepted as it is).
+        ``trial_timeout``: seconds after which a running trial is stopped and failed (worker
+        processes of nnhp's own pool are ended; with another executor the trial is failed and
+        its late result ignored).
+        ``max_retries``: how often a trial whose worker died is run again (the retry's
+        ``info["retry_of"]`` names the trial it repeats).
         """
         if n_trials is not None and (not isinstance(n_trials, numbers.Integral) or n_trials < 0):
             raise ValueError(f"n_trials must be a non-negative integer or None, got {n_trials!r}")
         if not isinstance(n_workers, numbers.Integral) or n_workers < 1:
             raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
+        if trial_timeout is not None and not trial_timeout > 0:
+            raise ValueError(f"trial_timeout must be a positive number of seconds or None, got {trial_timeout!r}")
+        if not isinstance(max_retries, numbers.Integral) or max_retries < 0:
+            raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
+        if executor is None:
+            executor = "processes" if n_workers > 1 or trial_timeout is not None else "threads"
+        if isinstance(executor, str) and executor not in ("threads", "processes"):
+            raise ValueError(f"executor must be 'threads', 'processes' or a concurrent.futures.Executor, "
+                             f"got {executor!r}")
         deadline = None if timeout is None else time.monotonic() + float(timeout)
         progress = {"started": 0, "running": 0, "stop": False}
         self._stop_requested = False
 
-        def next_trial() -> Trial | None:
+        def next_trial(block: bool = True) -> Trial | None:
             with self._lock:
                 while True:
                     if progress["stop"] or self._stop_requested:
                         return None
-                    if n_trials is not None and progress["started"] >= n_trials:
+                    retry = self._queue and "retry_of" in self._queue[0].info
+                    if n_trials is not None and progress["started"] >= n_trials and not retry:
                         return None
                     if deadline is not None and time.monotonic() >= deadline:
                         return None
@@ -376,15 +397,23 @@ class Study:
                     try:
                         trial = self.ask()
                     except SearchExhausted:
-                        if progress["running"] == 0:
+                        if progress["running"] == 0 or not block:
                             return None
                         # A running trial may unlock new proposals (a Hyperband rung): wait for one.
                         wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
                         self._trial_ended.wait(wait)
                         continue
-                    progress["started"] += 1
+                    if not retry:
+                        progress["started"] += 1
                     progress["running"] += 1
                     return trial
+
+        if executor != "threads":
+            from .workers import check_picklable
+            check_picklable(objective)
+            self._optimize_remote(objective, next_trial, progress, executor, n_workers, callbacks,
+                                  trial_timeout, max_retries)
+            return
 
         def run_one(trial: Trial) -> None:
             try:
@@ -422,6 +451,108 @@ class Study:
                 with self._lock:
                     progress["stop"] = True
                     self._trial_ended.notify_all()
+
+    def _optimize_remote(self, objective, next_trial, progress, executor, n_workers, callbacks,
+                         trial_timeout, max_retries) -> None:
+        """optimize() with each trial a task on an executor: this process asks, submits, waits,
+        writes back what the trial recorded, and tells (see :mod:`nnhp.search.workers`)."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        from .workers import ProcessPool, WorkerDied, make_task, run_task
+
+        own_pool = executor == "processes"
+        if own_pool:
+            pool = ProcessPool(n_workers)
+        elif hasattr(executor, "get_executor") and not hasattr(executor, "shutdown"):
+            pool = executor.get_executor()         # a dask.distributed.Client
+        else:
+            pool = executor
+        running: dict = {}                         # future -> (trial, submitted at)
+        abandoned: set = set()
+        try:
+            while True:
+                while len(running) < n_workers and (trial := next_trial(block=False)) is not None:
+                    parent = None if trial.parent_id is None else self.storage.load_checkpoint(
+                        self.study_id, trial.parent_id)
+                    future = pool.submit(run_task, objective, make_task(trial, parent))
+                    running[future] = (trial, time.monotonic())
+                if not running:
+                    return
+                wait_s = None
+                if trial_timeout is not None:
+                    oldest = min(started for _, started in running.values())
+                    wait_s = max(oldest + trial_timeout - time.monotonic(), 0.0) + 0.01
+                done, _ = wait(list(running), timeout=wait_s, return_when=FIRST_COMPLETED)
+                for future in done:
+                    trial, _ = running.pop(future)
+                    self._finish_remote(trial, future, objective, progress, callbacks, max_retries,
+                                        (WorkerDied,))
+                if trial_timeout is not None:
+                    now = time.monotonic()
+                    for future, (trial, started) in list(running.items()):
+                        if now - started < trial_timeout:
+                            continue
+                        reason = f"stopped: ran past trial_timeout={trial_timeout:g} s"
+                        if own_pool and pool.kill(future, reason):
+                            continue                   # its future fails with WorkerDied(reason) shortly
+                        running.pop(future)
+                        abandoned.add(future)
+                        future.cancel()
+                        with self._lock:
+                            progress["running"] -= 1
+                            finished = self.tell(trial, state=FAILED, error=reason)
+                            for callback in callbacks:
+                                callback(self, finished)
+        except BaseException as exc:                   # KeyboardInterrupt: stop the workers, mark their trials
+            with self._lock:
+                progress["stop"] = True
+            if own_pool:
+                pool.shutdown(kill=True)
+            for future, (trial, _) in running.items():
+                future.cancel()
+                with self._lock:
+                    if self.storage.get_trial(self.study_id, trial.id).state == RUNNING:
+                        self.tell(trial, state=FAILED, error=interrupted_error(exc)
+                                  if not isinstance(exc, Exception) else f"{type(exc).__name__}: {exc}")
+            running.clear()
+            raise
+        finally:
+            if own_pool:
+                pool.shutdown(wait=True)
+
+    def _finish_remote(self, trial: Trial, future, objective, progress, callbacks, max_retries, died) -> None:
+        """Write back what a task's trial recorded and tell the study its outcome."""
+        error = None
+        try:
+            result = future.result()
+        except Exception as exc:                       # the worker, not the objective, failed
+            result = None
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        with self._lock:
+            progress["running"] -= 1
+            if result is None:
+                retries = int(trial.info.get("retries", 0))
+                if retries < max_retries:
+                    info = {**trial.info, "retry_of": trial.id, "retries": retries + 1}
+                    self._queue.insert(0, Proposal(dict(trial.params), trial.budget, trial.parent_id, info=info))
+                finished = self.tell(trial, state=FAILED, error=f"worker failed: {error}")
+            else:
+                for op, trial_id, *args in result["ops"]:
+                    getattr(self.storage, op)(self.study_id, trial_id, *args)
+                self.storage.set_trial_attr(self.study_id, trial.id, "worker", result["worker"])
+                outcome = result["outcome"]
+                if outcome[0] == "pruned":
+                    finished = self.tell(trial, state=PRUNED, error=outcome[1] or None)
+                elif outcome[0] == "error":
+                    self.storage.set_trial_attr(self.study_id, trial.id, "traceback", outcome[2])
+                    finished = self.tell(trial, state=FAILED, error=outcome[1])
+                else:
+                    finished = self.tell(trial, outcome[1])
+                merge = getattr(objective, "merge_remote_trial", None)
+                if merge is not None:
+                    merge(finished)
+            for callback in callbacks:
+                callback(self, finished)
 
     # --- export ---------------------------------------------------------------------------------
     def to_json(self, path=None) -> str:

@@ -147,6 +147,7 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
          max_epochs: int | None = None, storage=None, seed=0, *, timeout: float | None = None, refit: bool = True,
          max_total_epochs: int | None = None, initial_configs="default", validation_split: float | None = None,
          name: str = "tune", metric: str | None = None, patience: int | None = None, n_workers: int = 1,
+         executor=None,
          verbose: bool = False, callbacks=(), dtype="float32", backend=None,
          blas_threads: int | None = 1, fingerprint: dict | None = None, task: str | None = None) -> TuneResult:
     """Search MLP hyperparameters on (X, y), then refit the best on training + validation rows.
@@ -185,7 +186,9 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
     seed : one seed for the split, the searcher, every trial's weights and shuffling, and the refit
     metric : "accuracy" (classification default) or "loss" (regression default: validation MSE)
     patience : early-stopping patience on the validation loss, in epochs (None: max(10, max_epochs/10))
-    n_workers : trials run at once (threads)
+    n_workers : trials run at once, in worker processes when more than 1 (the objective pickles)
+    executor : None (processes when n_workers > 1), "threads", or a ``concurrent.futures.Executor``
+        / ``dask.distributed.Client`` that runs the trials (``Study.optimize``'s)
     verbose : print a progress line after each trial (see ProgressLine)
     callbacks : extra ``callback(study, trial)`` functions
     blas_threads : BLAS threads while tuning (None: leave them alone); see :mod:`nnhp.blas`
@@ -247,6 +250,7 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
         try:
             deadline_left = None if timeout is None else max(timeout - (time.monotonic() - started), 0.0)
             study.optimize(objective, n_trials=remaining, timeout=deadline_left, n_workers=n_workers,
+                           executor=executor,
                            callbacks=all_callbacks)
             if timeout is not None and remaining != 0 and not study.trials_in(COMPLETE):
                 # A timeout shorter than the first trial still gets one result to return.

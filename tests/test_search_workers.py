@@ -1,0 +1,183 @@
+"""Trials in worker processes and on other executors (nnhp.search.workers behind Study.optimize).
+
+The objectives are module-level functions: worker processes are spawned and import this module.
+"""
+import os
+import signal
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pytest
+
+import nnhp
+from nnhp.data import make_moons, train_test_split
+from nnhp.search import Float, Hyperband, Int, RandomSearch, Space, Study
+
+
+def _space():
+    return Space({"x": Float(-1.0, 1.0), "n": Int(0, 9)})
+
+
+def recording_objective(trial):
+    trial.set_attr("pid", os.getpid())
+    for step in range(3):
+        trial.report(trial.params["x"] * step, step)
+    trial.save_checkpoint({"w": np.full(2, trial.params["x"])})
+    time.sleep(0.05)
+    return trial.params["x"] ** 2
+
+
+def killed_on_trial_two(trial):
+    """SIGKILLs its own worker process in trial 2 (not in a retry of it)."""
+    if trial.id == 2 and "retry_of" not in trial.info:
+        trial.report(1.0, 0)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return trial.params["x"] ** 2
+
+
+def slow_on_trial_one(trial):
+    if trial.id == 1:
+        time.sleep(60)
+    return trial.params["x"] ** 2
+
+
+def failing_objective(trial):
+    if trial.params["n"] % 2:
+        raise ValueError(f"odd n={trial.params['n']}")
+    return float(trial.params["n"])
+
+
+def budget_objective(trial):
+    start = 0.0 if trial.checkpoint is None else float(trial.checkpoint["progress"][0])
+    trial.save_checkpoint({"progress": np.array([trial.budget])})
+    trial.set_attr("continued_from", start)
+    return (trial.params["x"] - 0.2) ** 2 + 1.0 / trial.budget
+
+
+def test_trials_run_in_worker_processes_and_what_they_record_comes_back():
+    study = Study(_space(), RandomSearch(seed=0))
+    study.optimize(recording_objective, n_trials=6, n_workers=2)
+    trials = study.trials
+    assert len(trials) == 6 and all(t.state == "complete" for t in trials)
+    pids = {t.attrs["pid"] for t in trials}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    for t in trials:
+        assert t.attrs["worker"].endswith(f":{t.attrs['pid']}")
+        assert t.intermediate == {step: t.params["x"] * step for step in range(3)}
+        checkpoint = study.storage.load_checkpoint(study.study_id, t.id)
+        assert checkpoint["w"].tolist() == [t.params["x"]] * 2
+        assert t.value == t.params["x"] ** 2
+
+
+def test_same_seed_same_params_whatever_the_number_of_workers():
+    def params(n_workers):
+        study = Study(_space(), RandomSearch(seed=3))
+        study.optimize(failing_objective, n_trials=8, n_workers=n_workers)
+        return sorted((t.params["x"], t.params["n"]) for t in study.trials)
+
+    assert params(1) == params(2)
+
+
+def test_an_objective_error_in_a_worker_fails_its_trial_with_the_reason_and_traceback():
+    study = Study(_space(), RandomSearch(seed=0))
+    study.optimize(failing_objective, n_trials=8, n_workers=2)
+    for t in study.trials:
+        if t.params["n"] % 2:
+            assert t.state == "failed" and t.error == f"ValueError: odd n={t.params['n']}"
+            assert "Traceback" in t.attrs["traceback"]
+        else:
+            assert t.state == "complete"
+
+
+def test_an_unpicklable_objective_is_refused_by_name():
+    study = Study(_space(), RandomSearch(seed=0))
+
+    def local_objective(trial):
+        return 0.0
+
+    with pytest.raises(TypeError, match="objective .*local_objective.* cannot be pickled.*executor='threads'"):
+        study.optimize(local_objective, n_trials=2, n_workers=2)
+    assert study.trials == []
+    study.optimize(local_objective, n_trials=2, n_workers=2, executor="threads")     # threads still work
+    assert [t.state for t in study.trials] == ["complete", "complete"]
+
+
+def test_a_worker_killed_mid_trial_fails_that_trial_and_the_search_goes_on():
+    study = Study(_space(), RandomSearch(seed=0))
+    study.optimize(killed_on_trial_two, n_trials=6, n_workers=2, max_retries=0)
+    trials = study.trials
+    assert len(trials) == 6
+    assert trials[2].state == "failed"
+    assert trials[2].error.startswith("worker failed: WorkerDied: worker process")
+    assert "exit code -9" in trials[2].error
+    assert all(t.state == "complete" for t in trials if t.id != 2)
+
+
+def test_a_killed_trial_is_retried_and_the_retry_names_it():
+    study = Study(_space(), RandomSearch(seed=0))
+    study.optimize(killed_on_trial_two, n_trials=5, n_workers=2)          # max_retries=1
+    trials = study.trials
+    assert len(trials) == 6                                               # 5 + the retry
+    assert trials[2].state == "failed" and "WorkerDied" in trials[2].error
+    retries = [t for t in trials if t.info.get("retry_of") is not None]
+    assert len(retries) == 1 and retries[0].info["retry_of"] == 2
+    assert retries[0].params == trials[2].params and retries[0].state == "complete"
+    assert sum(t.state == "complete" for t in trials) == 5
+
+
+def test_a_trial_past_its_timeout_is_stopped_and_failed():
+    study = Study(_space(), RandomSearch(seed=0))
+    started = time.monotonic()
+    study.optimize(slow_on_trial_one, n_trials=4, n_workers=2, trial_timeout=2.0, max_retries=0)
+    assert time.monotonic() - started < 30
+    trials = study.trials
+    assert trials[1].state == "failed" and "trial_timeout=2" in trials[1].error
+    assert all(t.state == "complete" for t in trials if t.id != 1)
+
+
+def test_any_concurrent_futures_executor_runs_the_trials():
+    study = Study(_space(), RandomSearch(seed=0))
+    with ProcessPoolExecutor(2) as pool:
+        study.optimize(recording_objective, n_trials=4, n_workers=2, executor=pool)
+    trials = study.trials
+    assert all(t.state == "complete" for t in trials) and len(trials) == 4
+    assert os.getpid() not in {t.attrs["pid"] for t in trials}
+
+
+def test_hyperband_promotions_continue_from_checkpoints_sent_to_workers():
+    study = Study(Space({"x": Float(0.0, 1.0)}), Hyperband(max_budget=9, eta=3, seed=0, max_iterations=1))
+    study.optimize(budget_objective, n_workers=2)
+    trials = study.trials
+    assert len(trials) == 22 and all(t.state == "complete" for t in trials)
+    promoted = [t for t in trials if t.parent_id is not None]
+    assert promoted
+    for t in promoted:
+        assert t.attrs["continued_from"] == study.get_trial(t.parent_id).budget
+
+
+def test_tune_in_worker_processes_keeps_one_checkpoint_for_the_best():
+    data = make_moons(n_samples=200, noise=0.2, seed=0)
+    X, X_val, y, y_val = train_test_split(data.X, data.y, 0.25, seed=0)
+    space = {"n_layers": 1, "units_1": Int(8, 16), "epochs": 4, "batch_size": 64}
+    one = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=space, n_trials=4,
+                    max_epochs=4, seed=0, refit=False)
+    two = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=space, n_trials=4,
+                    max_epochs=4, seed=0, refit=False, n_workers=2)
+    study = two.study
+    assert os.getpid() not in {int(t.attrs["worker"].rsplit(":", 1)[1]) for t in study.trials}
+    assert [t.value for t in study.trials] == [t.value for t in one.study.trials]
+    kept = [t.id for t in study.trials if study.storage.load_checkpoint(study.study_id, t.id) is not None]
+    assert kept == [study.best_trial.id]
+    assert nnhp.evaluate(two.search_model, X_val, y_val)["accuracy"] == pytest.approx(two.best_value)
+
+
+def test_dask_cluster_runs_the_trials():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        study = Study(_space(), RandomSearch(seed=0))
+        study.optimize(recording_objective, n_trials=4, n_workers=2, executor=client)
+    trials = study.trials
+    assert len(trials) == 4 and all(t.state == "complete" for t in trials)
+    assert os.getpid() not in {t.attrs["pid"] for t in trials}
