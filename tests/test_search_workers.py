@@ -4,7 +4,11 @@ The objectives are module-level functions: worker processes are spawned and impo
 """
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import time
+from pathlib import Path
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -13,6 +17,8 @@ import pytest
 import nnhp
 from nnhp.data import make_moons, train_test_split
 from nnhp.search import Float, Hyperband, Int, RandomSearch, Space, Study
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _space():
@@ -181,3 +187,88 @@ def test_dask_cluster_runs_the_trials():
     trials = study.trials
     assert len(trials) == 4 and all(t.state == "complete" for t in trials)
     assert os.getpid() not in {t.attrs["pid"] for t in trials}
+
+
+# --- several processes on one SQLite study ----------------------------------------------------------
+SHARED_CHILD = textwrap.dedent("""
+    import os, sys, time
+    from pathlib import Path
+    from nnhp.search import Float, Int, RandomSearch, Space, Study
+
+    path, seed, total, grace, hang_at, go = sys.argv[1:7]
+    space = Space({"x": Float(-1.0, 1.0), "n": Int(0, 9)})
+
+    def objective(trial):
+        trial.set_attr("pid", os.getpid())
+        if trial.id == int(hang_at) and "retry_of" not in trial.info:
+            Path(go + ".hanging").write_text("")
+            time.sleep(600)
+        time.sleep(0.2)
+        return trial.params["x"] ** 2
+
+    study = Study(space, RandomSearch(seed=int(seed)), storage=path, name="shared", fail_stale=float(grace))
+    Path(go + f".ready{seed}").write_text("")
+    while not Path(go).exists():
+        time.sleep(0.01)
+    study.optimize(objective, total_trials=int(total))
+""")
+
+
+def _start(tmp_path, seed, total, grace, hang_at=-1):
+    script = tmp_path / "child.py"
+    script.write_text(SHARED_CHILD)
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.Popen([sys.executable, str(script), str(tmp_path / "study.db"), str(seed), str(total),
+                             str(grace), str(hang_at), str(tmp_path / "go")], env=env, stderr=subprocess.PIPE)
+
+
+def _wait_for(path, children, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        for child in children:
+            assert child.poll() is None, child.stderr.read().decode()
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.02)
+
+
+def test_two_processes_share_one_sqlite_study_up_to_its_total(tmp_path):
+    children = [_start(tmp_path, seed, total=12, grace=3.0) for seed in (1, 2)]
+    for seed in (1, 2):
+        _wait_for(tmp_path / f"go.ready{seed}", children)
+    (tmp_path / "go").write_text("")
+    for child in children:
+        assert child.wait(timeout=120) == 0, child.stderr.read().decode()
+    trials = Study(storage=str(tmp_path / "study.db"), name="shared", fail_stale=False).trials
+    assert [t.id for t in trials] == list(range(12))                  # unique ids, exactly the total
+    assert all(t.state == "complete" for t in trials)                  # no live trial marked stale
+    assert {t.attrs["pid"] for t in trials} == {child.pid for child in children}
+
+
+def test_a_killed_process_trial_turns_stale_after_the_grace_period_and_is_retried(tmp_path):
+    first = _start(tmp_path, 1, total=6, grace=1.0, hang_at=1)
+    _wait_for(tmp_path / "go.ready1", [first])
+    (tmp_path / "go").write_text("")
+    _wait_for(tmp_path / "go.hanging", [first])
+    first.send_signal(signal.SIGKILL)
+    assert first.wait(timeout=30) == -signal.SIGKILL
+    time.sleep(1.5)                                                     # past the grace period
+    second = _start(tmp_path, 2, total=6, grace=1.0)
+    assert second.wait(timeout=120) == 0, second.stderr.read().decode()
+    trials = Study(storage=str(tmp_path / "study.db"), name="shared", fail_stale=False).trials
+    stale = trials[1]
+    assert stale.state == "failed" and stale.interrupted and "no heartbeat for 1 s" in stale.error
+    retry = [t for t in trials if t.info.get("retry_of") == 1]
+    assert len(retry) == 1 and retry[0].params == stale.params and retry[0].state == "complete"
+    assert sum(t.state == "complete" for t in trials) == 6 and len(trials) == 7
+
+
+def test_total_trials_counts_what_the_study_holds(tmp_path):
+    path = str(tmp_path / "s.db")
+    one = Study(_space(), RandomSearch(seed=0), storage=path, name="s", fail_stale=5.0)
+    two = Study(_space(), RandomSearch(seed=1), storage=path, name="s", fail_stale=5.0)
+    held = one.ask()                                                   # running in "another process"
+    two.optimize(failing_objective, total_trials=5)
+    assert len(two.trials) == 5 and two.trials[0].state == "running"   # the live trial counts, untouched
+    one.tell(held, 1.0)
+    one.optimize(failing_objective, total_trials=5)
+    assert len(one.trials) == 5

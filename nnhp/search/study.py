@@ -63,7 +63,8 @@ from .searcher import Proposal, make_searcher
 from .space import Space, dimension_from_dict
 from .sqlite import open_storage
 from .storage import StorageError
-from .trial import COMPLETE, FAILED, INTERRUPTED, PRUNED, RUNNING, Trial, TrialPruned, interrupted_error
+from .trial import (COMPLETE, FAILED, INTERRUPTED, PRUNED, RUNNING, Trial, TrialPruned, interrupted_error,
+                    stale_error)
 
 __all__ = ["Study", "SearchExhausted", "StudyMismatchError", "INTERRUPTED"]
 
@@ -145,7 +146,11 @@ class Study:
     direction : "minimize" or "maximize" (None: "minimize", or the stored direction when reopening)
     storage : None (memory), a path to an SQLite file, or a Storage
     name : the study's name inside the storage
-    fail_stale : mark trials left ``running`` in the storage as failed (see Reopening)
+    fail_stale : True: mark trials left ``running`` in the storage as failed (see Reopening);
+        False: leave them; a number of seconds, the *grace period*: this process sends heartbeats for
+        its running trials, and a running trial whose heartbeat is older than that (its process
+        died) is failed as stale -- now and while ``optimize`` runs -- and retried (see "Several
+        processes on one study")
     identity : a JSON-able dict of what else defines the study (``nnhp.tune`` gives the data's
         fingerprint, the split, the seed, the metric and the loss); stored when the study is
         created, compared when it is reopened (see Reopening)
@@ -194,8 +199,15 @@ class Study:
         self._trial_ended = threading.Condition(self._lock)
         self._queue: list[Proposal] = []          # enqueue()d proposals, asked before the searcher's
         self._stop_requested = False
-        if fail_stale:
+        self._mine: set[int] = set()              # trials this process runs now (heartbeats)
+        self.stale_after = None
+        if fail_stale is True:
             self.storage.fail_running(self.study_id, INTERRUPTED)
+        elif fail_stale is not False and fail_stale is not None:
+            if not isinstance(fail_stale, numbers.Real) or not fail_stale > 0:
+                raise ValueError(f"fail_stale must be True, False or a grace period in seconds, got {fail_stale!r}")
+            self.stale_after = float(fail_stale)
+            self._retry_stale()
 
     def __repr__(self) -> str:
         return (f"Study(name={self.name!r}, direction={self.direction!r}, searcher={self.searcher!r}, "
@@ -212,6 +224,36 @@ class Study:
         self.__dict__.update(state)
         self._lock = threading.RLock()
         self._trial_ended = threading.Condition(self._lock)
+
+    # --- several processes --------------------------------------------------------------------
+    def _beat(self) -> None:
+        with self._lock:
+            mine = sorted(self._mine)
+        if mine:
+            self.storage.heartbeat(self.study_id, mine)
+
+    def _retry_stale(self) -> list[int]:
+        """Fail the trials whose heartbeat stopped more than ``stale_after`` s ago; queue a retry of
+        each (unless the searcher proposes interrupted trials again itself)."""
+        with self._lock:
+            stale = self.storage.fail_stale(self.study_id, stale_error(self.stale_after), self.stale_after)
+            if not getattr(self.searcher, "reproposes_interrupted", False):
+                for trial_id in stale:
+                    trial = self.storage.get_trial(self.study_id, trial_id)
+                    info = {**trial.info, "retry_of": trial.id, "retries": int(trial.info.get("retries", 0)) + 1}
+                    self._queue.append(Proposal(dict(trial.params), trial.budget, trial.parent_id, info=info))
+            if stale:
+                self._trial_ended.notify_all()
+            return stale
+
+    def _heartbeat_loop(self, stop: threading.Event) -> None:
+        interval = max(min(self.stale_after / 4.0, 10.0), 0.05)
+        while not stop.wait(interval):
+            try:
+                self._beat()
+                self._retry_stale()
+            except Exception:                      # a busy file: the next beat tries again
+                pass
 
     # --- reading -------------------------------------------------------------------------------
     def _attach(self, trial: Trial) -> Trial:
@@ -299,6 +341,10 @@ class Study:
     def ask(self, params: dict | None = None, *, budget: float | None = None) -> Trial:
         """Start a trial: the given ``params`` (checked against the space), else the next enqueued
         proposal, else the searcher's. Raises SearchExhausted when the searcher has nothing to propose."""
+        return self._ask(params, budget)
+
+    def _ask(self, params=None, budget=None, limit: int | None = None) -> Trial | None:
+        """ask(); None (no trial made) when ``limit`` is given and the study already holds that many."""
         with self._lock:
             if params is not None:
                 proposal = Proposal(params, budget)
@@ -312,8 +358,15 @@ class Study:
                     proposal = Proposal(proposal)
             params = self.space.validate(proposal.params)
             budget = None if proposal.budget is None else float(proposal.budget)
-            trial = self.storage.create_trial(self.study_id, params, budget, proposal.parent_id,
-                                              dict(proposal.info))
+            if limit is None:
+                trial = self.storage.create_trial(self.study_id, params, budget, proposal.parent_id,
+                                                  dict(proposal.info))
+            else:
+                trial = self.storage.create_trial(self.study_id, params, budget, proposal.parent_id,
+                                                  dict(proposal.info), limit=limit)
+                if trial is None:
+                    return None
+            self._mine.add(trial.id)
             return self._attach(trial)
 
     def tell(self, trial, value=None, *, state: str | None = None, error: str | None = None) -> Trial:
@@ -336,6 +389,7 @@ class Study:
             else:
                 raise ValueError(f"tell() takes state 'complete', 'failed' or 'pruned', got {state!r}")
             finished = self._attach(self.storage.finish_trial(self.study_id, trial_id, state, value, error))
+            self._mine.discard(trial_id)
             if isinstance(trial, Trial):
                 trial.state, trial.value, trial.error, trial.finished = state, value, error, finished.finished
             self.searcher.tell(self, finished)
@@ -345,7 +399,7 @@ class Study:
     # --- the loop -----------------------------------------------------------------------------
     def optimize(self, objective, n_trials: int | None = None, timeout: float | None = None,
                  n_workers: int = 1, callbacks=(), catch: tuple = (Exception,), *, executor=None,
-                 trial_timeout: float | None = None, max_retries: int = 1) -> None:
+                 trial_timeout: float | None = None, max_retries: int = 1, total_trials: int | None = None) -> None:
         """Run ``objective(trial) -> float`` on the searcher's proposals.
 
         Stops after ``n_trials`` more trials, when ``timeout`` seconds have passed (no new trial
@@ -363,6 +417,9 @@ class Study:
         its late result ignored).
         ``max_retries``: how often a trial whose worker died is run again (the retry's
         ``info["retry_of"]`` names the trial it repeats).
+        ``total_trials``: stop when the *study* holds this many trials (interrupted ones aside),
+        whichever processes ran them: each new trial is claimed in one step with that check, so
+        several processes sharing an SQLite study end with exactly this many.
         """
         if n_trials is not None and (not isinstance(n_trials, numbers.Integral) or n_trials < 0):
             raise ValueError(f"n_trials must be a non-negative integer or None, got {n_trials!r}")
@@ -395,7 +452,9 @@ class Study:
                     if not self._queue and is_finished is not None and is_finished(self):
                         return None
                     try:
-                        trial = self.ask()
+                        trial = self._ask(limit=total_trials)
+                        if trial is None:
+                            return None
                     except SearchExhausted:
                         if progress["running"] == 0 or not block:
                             return None
@@ -411,9 +470,20 @@ class Study:
         if executor != "threads":
             from .workers import check_picklable
             check_picklable(objective)
-            self._optimize_remote(objective, next_trial, progress, executor, n_workers, callbacks,
-                                  trial_timeout, max_retries)
-            return
+        beating = threading.Event()
+        if self.stale_after is not None:
+            threading.Thread(target=self._heartbeat_loop, args=(beating,), name="nnhp-heartbeat", daemon=True).start()
+        try:
+            if executor != "threads":
+                self._optimize_remote(objective, next_trial, progress, executor, n_workers, callbacks,
+                                      trial_timeout, max_retries)
+            else:
+                self._optimize_here(objective, next_trial, progress, n_workers, callbacks, catch)
+        finally:
+            beating.set()
+
+    def _optimize_here(self, objective, next_trial, progress, n_workers, callbacks, catch) -> None:
+        """optimize() in this process: one loop, or ``n_workers`` threads."""
 
         def run_one(trial: Trial) -> None:
             try:
@@ -482,6 +552,8 @@ class Study:
                 if trial_timeout is not None:
                     oldest = min(started for _, started in running.values())
                     wait_s = max(oldest + trial_timeout - time.monotonic(), 0.0) + 0.01
+                if self.stale_after is not None:     # a stale trial's retry may be waiting in the queue
+                    wait_s = min(wait_s if wait_s is not None else 1.0, 1.0)
                 done, _ = wait(list(running), timeout=wait_s, return_when=FIRST_COMPLETED)
                 for future in done:
                     trial, _ = running.pop(future)
