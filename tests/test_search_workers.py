@@ -272,3 +272,72 @@ def test_total_trials_counts_what_the_study_holds(tmp_path):
     one.tell(held, 1.0)
     one.optimize(failing_objective, total_trials=5)
     assert len(one.trials) == 5
+
+
+# --- a real Dask scheduler and two workers on 127.0.0.1 ----------------------------------------------
+def killed_once_on_trial_two(trial):
+    """Trial 2 waits to be killed the first time it runs (the test SIGKILLs its Dask worker)."""
+    trial.set_attr("pid", os.getpid())
+    folder = Path(os.environ.get("NNHP_TEST_DIR", "."))
+    if trial.id == 2 and not (folder / "killed").exists():
+        (folder / "victim").write_text(str(os.getpid()))
+        time.sleep(600)
+    time.sleep(0.1)
+    return trial.params["x"] ** 2
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dask_scheduler_and_two_workers_survive_a_worker_killed_mid_trial(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "NNHP_TEST_DIR": str(tmp_path),
+           "PYTHONPATH": os.pathsep.join([str(REPO), str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    processes = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port",
+                                   str(port), "--dashboard-address", ":0", "--no-dashboard"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(2):
+            processes.append(subprocess.Popen([sys.executable, "-m", "dask", "worker", address, "--nthreads", "1",
+                                               "--no-nanny", "--host", "127.0.0.1", "--no-dashboard"], env=env,
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        with distributed.Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+            worker_pids = set(client.run(os.getpid).values())
+            study = Study(_space(), RandomSearch(seed=0))
+
+            def kill_the_victim():
+                victim = tmp_path / "victim"
+                deadline = time.monotonic() + 60
+                while not victim.exists() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                (tmp_path / "killed").write_text("")
+                os.kill(int(victim.read_text()), signal.SIGKILL)
+
+            import threading
+            killer = threading.Thread(target=kill_the_victim)
+            killer.start()
+            study.optimize(killed_once_on_trial_two, n_trials=6, n_workers=2, executor=client)
+            killer.join()
+        trials = study.trials
+        assert [t.id for t in trials[:6]] == list(range(6))
+        assert all(t.state == "complete" or (t.state == "failed" and t.error) for t in trials)
+        victim = int((tmp_path / "victim").read_text())
+        assert victim in worker_pids
+        two = trials[2]
+        if two.state == "complete":         # Dask ran it again on the other worker
+            assert two.attrs["pid"] != victim
+        else:                                # or gave up on it: failed with the reason, and retried by the study
+            assert "worker failed" in two.error
+            assert [t.info["retry_of"] for t in trials if "retry_of" in t.info] == [2]
+        assert sum(t.state == "complete" for t in trials) >= 5
+    finally:
+        for process in processes[::-1]:
+            process.kill()
+            process.wait(timeout=30)

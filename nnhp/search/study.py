@@ -38,11 +38,31 @@ result replaces the mark.
 
 Parallel trials
 ---------------
-``optimize(..., n_workers=k)`` runs ``k`` trials at once in a thread pool. NumPy releases the GIL
-inside its matrix products, so training several small networks this way uses several cores;
-asking and telling stay serialized, so searchers need not be thread-safe. (A process pool and
-Dask workers are on the roadmap; an SQLite study can already be shared by several processes,
-each calling ``optimize`` on it -- the ones that join a running study with ``fail_stale=False``.)
+``optimize(..., n_workers=k)`` runs ``k`` trials at once in worker processes (spawned; each
+limits its BLAS to its share of the cores). The study and its storage stay in this process:
+a trial's params (and a promoted trial's parent checkpoint) go out with its task, and its
+value, reports, attributes and checkpoint come back with its result (:mod:`nnhp.search.workers`),
+so the objective must pickle -- one that does not is refused with an error naming it.
+``executor="threads"`` runs them in threads instead (for objectives that release the GIL), and
+``executor=`` any ``concurrent.futures.Executor`` -- a ``ProcessPoolExecutor``, a Dask cluster's
+``Client`` or ``Client.get_executor()`` -- runs them there. Asking and telling stay serialized,
+so searchers need not be thread-safe, and a searcher that does not learn from results (random,
+grid) proposes the same params whatever the number of workers. A worker that dies mid-trial
+fails that trial only (``"worker failed: ..."``) and the search goes on; the trial is run again
+``max_retries`` times (default 1; the retry's ``info["retry_of"]`` names it). ``trial_timeout``
+stops a trial that runs too long. Ctrl-C stops the workers and marks their trials interrupted.
+
+Several processes on one study
+------------------------------
+Processes that share an SQLite study (``nnhp tune --storage study.db`` started twice) open it
+with ``fail_stale=<grace seconds>`` instead of True: each sends heartbeats for the trials it runs
+(every quarter of the grace period), so another process's live trial is never marked failed; a
+running trial whose heartbeat is older than the grace period -- its process died -- is failed
+as *interrupted (stale)* and run again (by the searcher itself when it re-proposes interrupted
+trials, as Hyperband does; else from the queue, with ``info["retry_of"]``).
+``optimize(total_trials=n)`` stops when the study holds ``n`` trials, interrupted ones aside,
+whichever process ran them: the check and the creation of each new trial are one SQLite write
+transaction, so the processes never overshoot.
 """
 from __future__ import annotations
 
@@ -55,7 +75,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 import numpy as np
 
@@ -533,10 +553,13 @@ class Study:
         own_pool = executor == "processes"
         if own_pool:
             pool = ProcessPool(n_workers)
-        elif hasattr(executor, "get_executor") and not hasattr(executor, "shutdown"):
+        elif isinstance(executor, Executor):
+            pool = executor
+        elif hasattr(executor, "get_executor"):
             pool = executor.get_executor()         # a dask.distributed.Client
         else:
-            pool = executor
+            raise TypeError(f"executor must be 'threads', 'processes', a concurrent.futures.Executor or a "
+                            f"dask.distributed.Client, got {type(executor).__name__}")
         running: dict = {}                         # future -> (trial, submitted at)
         abandoned: set = set()
         try:
