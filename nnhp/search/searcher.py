@@ -80,6 +80,7 @@ SEARCHERS = {
     "gp": ("nnhp.search.gp", "GPSearch"),
     "hyperband": ("nnhp.search.hyperband", "Hyperband"),
     "bohb": ("nnhp.search.bohb", "BOHB"),
+    "asha": ("nnhp.search.asha", "ASHA"),
 }
 
 

@@ -84,6 +84,8 @@ def _make_searcher(searcher, seed, max_epochs: int, one_iteration: bool):
         # single epoch, where learning rates and schedules have barely acted, rank poorly.
         return make_searcher(key, max_budget=max_epochs, min_budget=max(1.0, max_epochs / 27), seed=seed,
                              max_iterations=1 if one_iteration else None)
+    if key == "asha":
+        return make_searcher(key, max_budget=max_epochs, min_budget=max(1.0, max_epochs / 27), seed=seed)
     return make_searcher(key, seed=seed)
 
 
