@@ -341,3 +341,23 @@ def test_dask_scheduler_and_two_workers_survive_a_worker_killed_mid_trial(tmp_pa
         for process in processes[::-1]:
             process.kill()
             process.wait(timeout=30)
+
+
+def slow_after_trial_zero(trial):
+    time.sleep(0.05 if trial.id == 0 else 60)
+    return trial.params["x"]
+
+
+def test_ctrl_c_stops_the_workers_and_marks_their_trials_interrupted():
+    def interrupt(study, trial):
+        raise KeyboardInterrupt
+
+    study = Study(_space(), RandomSearch(seed=0))
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(slow_after_trial_zero, n_trials=4, n_workers=2, callbacks=[interrupt])
+    assert time.monotonic() - started < 30
+    trials = study.trials
+    assert trials[0].state == "complete"
+    assert [t.error for t in trials[1:]] == ["interrupted (KeyboardInterrupt)"] * (len(trials) - 1)
+    assert all(t.interrupted for t in trials[1:])
