@@ -567,7 +567,8 @@ class Study:
                 while len(running) < n_workers and (trial := next_trial(block=False)) is not None:
                     parent = None if trial.parent_id is None else self.storage.load_checkpoint(
                         self.study_id, trial.parent_id)
-                    future = pool.submit(run_task, objective, make_task(trial, parent))
+                    blas = pool.blas_threads if own_pool else 1
+                    future = pool.submit(run_task, objective, make_task(trial, parent, blas))
                     running[future] = (trial, time.monotonic())
                 if not running:
                     return

@@ -100,8 +100,8 @@ class _WorkerStudy:
         self.storage, self.study_id = storage, None
 
 
-def make_task(trial: Trial, parent_checkpoint) -> dict:
-    return {"id": trial.id, "params": dict(trial.params), "budget": trial.budget, "parent_id": trial.parent_id,
+def make_task(trial: Trial, parent_checkpoint, blas_threads: int | None = 1) -> dict:
+    return {"blas_threads": blas_threads, "id": trial.id, "params": dict(trial.params), "budget": trial.budget, "parent_id": trial.parent_id,
             "info": dict(trial.info), "started": trial.started, "checkpoint": parent_checkpoint}
 
 
@@ -114,8 +114,10 @@ def run_task(objective, task: dict) -> dict:
                   info=task["info"], started=task["started"])
     trial._study = _WorkerStudy(storage)
     worker = f"{socket.gethostname()}:{os.getpid()}"
+    from nnhp.blas import limit_blas_threads
     try:
-        value = objective(trial)
+        with limit_blas_threads(task.get("blas_threads", 1)):   # one trial per worker thread (a Dask
+            value = objective(trial)                              # worker's own threads are not pinned)
         outcome = ("value", value if isinstance(value, (int, float)) else _plain(value))
     except TrialPruned as exc:
         outcome = ("pruned", str(exc))
