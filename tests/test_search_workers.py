@@ -361,3 +361,38 @@ def test_ctrl_c_stops_the_workers_and_marks_their_trials_interrupted():
     assert trials[0].state == "complete"
     assert [t.error for t in trials[1:]] == ["interrupted (KeyboardInterrupt)"] * (len(trials) - 1)
     assert all(t.interrupted for t in trials[1:])
+
+
+def test_cli_workers_run_trials_in_worker_processes(tmp_path, capsys):
+    from nnhp.cli import main
+
+    db = str(tmp_path / "s.db")
+    assert main(["tune", "--data", "moons", "--searcher", "random", "--trials", "3", "--max-epochs", "2",
+                 "--set", "n_layers=1", "--set", "units=8", "--storage", db, "--quiet", "--no-refit",
+                 "--workers", "2"]) == 0
+    trials = Study(storage=db, name="tune", fail_stale=False).trials
+    assert len(trials) == 3 and all(t.state == "complete" for t in trials)
+    assert os.getpid() not in {int(t.attrs["worker"].rsplit(":", 1)[1]) for t in trials}
+
+
+def test_cli_dask_without_dask_says_what_to_install(monkeypatch):
+    from nnhp.cli import main
+
+    monkeypatch.setitem(sys.modules, "dask", None)
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    with pytest.raises(SystemExit, match=r"pip install 'nnhp\[dask\]'"):
+        main(["tune", "--data", "moons", "--trials", "1", "--max-epochs", "1", "--quiet",
+              "--dask", "tcp://127.0.0.1:1"])
+
+
+@pytest.mark.parametrize("name", ["gp", "bohb"])
+def test_gp_and_bohb_see_the_pending_trials_of_worker_processes(name):
+    from nnhp.search import make_searcher
+
+    searcher = make_searcher(name, seed=0) if name == "gp" else make_searcher(name, max_budget=9, seed=0,
+                                                                              max_iterations=1)
+    study = Study(Space({"x": Float(0.0, 1.0)}), searcher)
+    study.optimize(budget_objective if name == "bohb" else recording_objective, n_trials=12, n_workers=2)
+    trials = study.trials
+    assert len(trials) == 12 and all(t.state == "complete" for t in trials)
+    assert len({t.params["x"] for t in trials if t.parent_id is None}) == sum(t.parent_id is None for t in trials)

@@ -242,6 +242,8 @@ class Study:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("_mine", set())          # (pickled before heartbeats)
+        self.__dict__.setdefault("stale_after", None)
         self._lock = threading.RLock()
         self._trial_ended = threading.Condition(self._lock)
 

@@ -21,6 +21,8 @@ Two kinds of executors run tasks:
   ``Client.get_executor()`` (``pip install nnhp[dask]``). A failure of the executor itself (Dask's
   ``KilledWorker``, a broken process pool) fails the trial with its reason.
 
+Spawned workers import the module that defines the objective, so a script that runs a study
+in worker processes starts it under ``if __name__ == "__main__":``, as with any spawned pool.
 The objective is pickled with each task, so it must be picklable: a module-level function or an
 instance of a module-level class (``nnhp.tune``'s is). Lambdas and functions defined inside
 other functions are not; :func:`check_picklable` says so, naming the objective.
