@@ -207,6 +207,8 @@ class SQLiteStorage(Storage):
             raise StorageError(f"study file {self.path!r} cannot be opened: {exc}") from None
         try:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not tables and not self.read_only:
+                return          # no tables yet (another process may be creating the study right now)
             if "nnhp_meta" not in tables:
                 raise StorageError(f"{self.path!r} is an SQLite database but not an nnhp study database "
                                    f"(it has the tables {sorted(tables)}); choose another file name for storage")

@@ -550,7 +550,7 @@ class Study:
         writes back what the trial recorded, and tells (see :mod:`nnhp.search.workers`)."""
         from concurrent.futures import FIRST_COMPLETED, wait
 
-        from .workers import ProcessPool, WorkerDied, make_task, run_task
+        from .workers import ProcessPool, make_task, run_task
 
         own_pool = executor == "processes"
         if own_pool:
@@ -583,8 +583,7 @@ class Study:
                 done, _ = wait(list(running), timeout=wait_s, return_when=FIRST_COMPLETED)
                 for future in done:
                     trial, _ = running.pop(future)
-                    self._finish_remote(trial, future, objective, progress, callbacks, max_retries,
-                                        (WorkerDied,))
+                    self._finish_remote(trial, future, objective, progress, callbacks, max_retries)
                 if trial_timeout is not None:
                     now = time.monotonic()
                     for future, (trial, started) in list(running.items()):
@@ -618,7 +617,7 @@ class Study:
             if own_pool:
                 pool.shutdown(wait=True)
 
-    def _finish_remote(self, trial: Trial, future, objective, progress, callbacks, max_retries, died) -> None:
+    def _finish_remote(self, trial: Trial, future, objective, progress, callbacks, max_retries) -> None:
         """Write back what a task's trial recorded and tell the study its outcome."""
         error = None
         try:

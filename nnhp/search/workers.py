@@ -34,7 +34,6 @@ import os
 import pickle
 import socket
 import threading
-import time
 import traceback
 from concurrent.futures import Executor, Future
 from multiprocessing.connection import wait as wait_connections
