@@ -158,7 +158,7 @@ def test_parallel_workers_run_trials_concurrently():
         return quadratic(trial)
 
     study = Study(space(), RandomSearch(seed=0))
-    study.optimize(objective, n_trials=12, n_workers=4)
+    study.optimize(objective, n_trials=12, n_workers=4, executor="threads")
     trials = study.trials
     assert len(trials) == 12 and all(t.state == "complete" for t in trials)
     assert peak[0] > 1
@@ -178,7 +178,7 @@ def test_workers_wait_when_the_searcher_needs_results_first():
             return None
 
     study = Study(Space({"a": Int(0, 9)}), TwoRounds())
-    study.optimize(lambda t: time.sleep(0.02) or t.params["a"], n_workers=3)
+    study.optimize(lambda t: time.sleep(0.02) or t.params["a"], n_workers=3, executor="threads")
     assert [t.params["a"] for t in study.trials] == [0, 1, 2, 3, 4, 5]
     assert [t.budget for t in study.trials] == [None] * 3 + [2.0] * 3
 

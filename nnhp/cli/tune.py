@@ -76,7 +76,10 @@ def build_tune_parser(subparsers) -> None:
     search.add_argument("--no-refit", dest="refit", action="store_false", default=None,
                         help="keep the search's model instead of retraining the best configuration on "
                              "training + validation rows")
-    search.add_argument("--workers", type=integer(1), default=None, help="trials run at once, in threads (default 1)")
+    search.add_argument("--workers", type=integer(1), default=None,
+                        help="trials run at once, in worker processes (default 1; with --dask: the cluster's threads)")
+    search.add_argument("--dask", metavar="ADDRESS", default=None,
+                        help="run trials on a Dask cluster, e.g. tcp://HOST:8786 (pip install nnhp[dask])")
     search.add_argument("--seed", type=integer(0), default=None, help="seed for the split, the search and the weights")
     search.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
                         help="fix a hyperparameter (--set optimizer=adam) or restrict it to a list "
@@ -180,12 +183,14 @@ def run_tune(args) -> int:
           + (f", stored in {settings['storage']}" if settings["storage"] else ""), file=sys.stderr)
     metric = settings["metric"] or ("accuracy" if classification else "loss")
     progress = [] if args.quiet else [ProgressLine(settings["trials"], metric, timeout=settings["timeout"])]
+    n_workers, executor, client = _workers(settings["workers"], args.dask)
     try:
         result = nnhp.tune(X_train, y_train, validation_data=(X_val, y_val), space=overrides or None,
                            searcher=settings["searcher"], n_trials=settings["trials"],
                            max_epochs=settings["max_epochs"], storage=settings["storage"], seed=settings["seed"],
                            name=settings["name"], metric=metric, patience=settings["patience"],
-                           timeout=settings["timeout"], n_workers=settings["workers"], refit=settings["refit"],
+                           timeout=settings["timeout"], n_workers=n_workers, executor=executor,
+                           refit=settings["refit"],
                            callbacks=progress, fingerprint=data_fingerprint(args, dataset), task=dataset.task)
     except StudyMismatchError as exc:
         raise StorageError(
@@ -195,6 +200,8 @@ def run_tune(args) -> int:
     finally:
         for line in progress:
             line.close()
+        if client is not None:
+            client.close()
     study = result.study
     print(compact_table({"name": study.name, "direction": study.direction, "trials": study.trials}, top=settings["top"]))
     print(study.summary().splitlines()[0] + f", {result.epochs_spent} epochs trained in all, "
@@ -228,3 +235,16 @@ def _scores_text(scores: dict) -> str:
     return f"loss {scores['loss']:.4f}" + (f", accuracy {100 * scores['accuracy']:.2f}%" if "accuracy" in scores else "")
 
 
+
+
+def _workers(workers: int, dask_address: str | None):
+    """(n_workers, executor, Dask client or None) for --workers and --dask."""
+    if dask_address is None:
+        return workers, None, None
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise SystemExit("nnhp tune --dask needs Dask: pip install 'nnhp[dask]'") from None
+    client = Client(dask_address)
+    n_workers = workers if workers and workers > 1 else max(sum(client.nthreads().values()), 1)
+    return n_workers, client.get_executor(), client

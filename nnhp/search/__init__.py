@@ -26,7 +26,8 @@ from .study import SearchExhausted, Study, StudyMismatchError
 from .trial import Trial, TrialPruned
 
 _LAZY = {"GPSearch": "nnhp.search.gp", "Hyperband": "nnhp.search.hyperband",
-         "SuccessiveHalving": "nnhp.search.hyperband", "BOHB": "nnhp.search.bohb"}
+         "SuccessiveHalving": "nnhp.search.hyperband", "BOHB": "nnhp.search.bohb",
+         "ASHA": "nnhp.search.asha"}
 
 __all__ = ["Space", "Float", "Int", "Choice", "Fixed", "Condition", "EncodedDim", "SpaceError",
            "Study", "Trial", "TrialPruned", "SearchExhausted", "Proposal", "Searcher", "make_searcher",

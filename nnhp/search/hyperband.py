@@ -260,6 +260,8 @@ class SuccessiveHalving(Searcher):
     continues the run (module docstring).
     """
 
+    reproposes_interrupted = True
+
     name = "successive_halving"
 
     def __init__(self, n_configs: int | None = None, min_budget: float = 1, max_budget: float = 81,
@@ -311,6 +313,8 @@ class Hyperband(Searcher):
     Several workers, or several processes sharing an SQLite study: when every open bracket is
     waiting for running trials, the next bracket opens, so workers never idle on a rung barrier.
     """
+
+    reproposes_interrupted = True
 
     name = "hyperband"
 

@@ -42,6 +42,10 @@ class Proposal:
 class Searcher:
     """Base class; subclasses override :meth:`ask` and, when they learn, :meth:`tell`."""
 
+    #: Whether the searcher proposes an interrupted trial (``trial.interrupted``) again itself
+    #: (Hyperband does); if not, a Study retries a trial whose process stopped (a stale one).
+    reproposes_interrupted = False
+
     def ask(self, study) -> Proposal | None:
         raise NotImplementedError
 
@@ -76,6 +80,7 @@ SEARCHERS = {
     "gp": ("nnhp.search.gp", "GPSearch"),
     "hyperband": ("nnhp.search.hyperband", "Hyperband"),
     "bohb": ("nnhp.search.bohb", "BOHB"),
+    "asha": ("nnhp.search.asha", "ASHA"),
 }
 
 

@@ -47,7 +47,7 @@ import urllib.parse
 import numpy as np
 
 from .storage import SCHEMA_NAME, SCHEMA_VERSION, InMemoryStorage, Storage, StorageError
-from .trial import COMPLETE, FAILED, PRUNED, RUNNING, Trial
+from .trial import COMPLETE, FAILED, INTERRUPTED, PRUNED, RUNNING, Trial
 
 __all__ = ["SQLiteStorage", "open_storage"]
 
@@ -69,7 +69,14 @@ CREATE TABLE IF NOT EXISTS intermediate (
 CREATE TABLE IF NOT EXISTS checkpoints (
     study_id INTEGER NOT NULL, number INTEGER NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY (study_id, number));
+CREATE TABLE IF NOT EXISTS heartbeats (
+    study_id INTEGER NOT NULL, number INTEGER NOT NULL, beat REAL NOT NULL,
+    PRIMARY KEY (study_id, number));
 """
+_HEARTBEATS = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS heartbeats"):].rstrip().rstrip(";")
+# Trials whose failure says nothing about their params (see Trial.interrupted) do not count
+# towards a study's total.
+_COUNTED = "NOT (state = 'failed' AND error IS NOT NULL AND (error = ? OR error LIKE 'interrupted (%'))"
 
 # Programming errors (a closed connection, a wrong number of arguments) are bugs, not a damaged file.
 _NOT_THE_FILE = (sqlite3.ProgrammingError, sqlite3.InterfaceError)
@@ -200,6 +207,8 @@ class SQLiteStorage(Storage):
             raise StorageError(f"study file {self.path!r} cannot be opened: {exc}") from None
         try:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not tables and not self.read_only:
+                return          # no tables yet (another process may be creating the study right now)
             if "nnhp_meta" not in tables:
                 raise StorageError(f"{self.path!r} is an SQLite database but not an nnhp study database "
                                    f"(it has the tables {sorted(tables)}); choose another file name for storage")
@@ -236,7 +245,8 @@ class SQLiteStorage(Storage):
                         self._db.execute(statement)
                 self._db.execute("INSERT OR IGNORE INTO nnhp_meta VALUES ('format', ?), ('version', ?)",
                                  (SCHEMA_NAME, str(SCHEMA_VERSION)))
-            elif "identity" not in {row[1] for row in self._db.execute("PRAGMA table_info(studies)")}:
+            self._db.execute(_HEARTBEATS)         # (added with several processes per study; no version change)
+            if "identity" not in {row[1] for row in self._db.execute("PRAGMA table_info(studies)")}:
                 # Schema 1 -> 2: studies record their identity (old ones have none: NULL).
                 self._db.execute("ALTER TABLE studies ADD COLUMN identity TEXT")
                 self._db.execute("UPDATE nnhp_meta SET value = ? WHERE key = 'version'", (str(SCHEMA_VERSION),))
@@ -314,9 +324,14 @@ class SQLiteStorage(Storage):
 
     # --- trials ------------------------------------------------------------------------------
     @_file_errors
-    def create_trial(self, study_id, params, budget, parent_id, info):
+    def create_trial(self, study_id, params, budget, parent_id, info, *, limit=None):
         started = time.time()
         with self._transaction() as db:
+            if limit is not None:
+                held = db.execute(f"SELECT COUNT(*) FROM trials WHERE study_id = ? AND {_COUNTED}",
+                                  (study_id, INTERRUPTED)).fetchone()[0]
+                if held >= limit:
+                    return None
             number = db.execute("SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = ?",
                                 (study_id,)).fetchone()[0]
             db.execute("INSERT INTO trials (study_id, number, params, budget, parent_id, info, attrs, state, "
@@ -422,6 +437,25 @@ class SQLiteStorage(Storage):
                                                   (study_id, RUNNING))]
             db.execute("UPDATE trials SET state = ?, error = ?, finished = ? WHERE study_id = ? AND state = ?",
                        (FAILED, error, time.time(), study_id, RUNNING))
+        return stale
+
+    @_file_errors
+    def heartbeat(self, study_id, trial_ids):
+        now = time.time()
+        with self._transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO heartbeats VALUES (?, ?, ?)",
+                           [(study_id, int(number), now) for number in trial_ids])
+
+    @_file_errors
+    def fail_stale(self, study_id, error, grace):
+        with self._transaction() as db:
+            before = time.time() - grace
+            stale = [row[0] for row in db.execute(
+                "SELECT t.number FROM trials t LEFT JOIN heartbeats h ON h.study_id = t.study_id AND "
+                "h.number = t.number WHERE t.study_id = ? AND t.state = ? AND COALESCE(h.beat, t.started) < ?",
+                (study_id, RUNNING, before))]
+            db.executemany("UPDATE trials SET state = ?, error = ?, finished = ? WHERE study_id = ? AND number = ?",
+                           [(FAILED, error, time.time(), study_id, number) for number in stale])
         return stale
 
     # --- checkpoints ---------------------------------------------------------------------------

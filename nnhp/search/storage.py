@@ -50,7 +50,10 @@ class Storage:
     def study_names(self) -> list[str]:
         raise NotImplementedError
 
-    def create_trial(self, study_id, params: dict, budget, parent_id, info: dict) -> Trial:
+    def create_trial(self, study_id, params: dict, budget, parent_id, info: dict, *, limit=None) -> Trial | None:
+        """A new running trial; None (nothing created) when ``limit`` is given and the study
+        already holds that many trials, not counting interrupted ones -- checked and created in
+        one step, so processes sharing a study never overshoot."""
         raise NotImplementedError
 
     def finish_trial(self, study_id, trial_id: int, state: str, value, error) -> Trial:
@@ -80,6 +83,15 @@ class Storage:
     def fail_running(self, study_id, error: str) -> list[int]:
         """Mark every trial still ``running`` as failed with ``error``; returns their ids."""
         raise NotImplementedError
+
+    def heartbeat(self, study_id, trial_ids) -> None:
+        """Record that the running trials ``trial_ids`` are alive now (their process is)."""
+
+    def fail_stale(self, study_id, error: str, grace: float) -> list[int]:
+        """Mark failed (with ``error``) every running trial whose last heartbeat -- or start, if
+        it has none -- is more than ``grace`` seconds old; returns their ids. A storage that
+        only one process uses has no stale trials but those :meth:`fail_running` finds."""
+        return []
 
     def close(self) -> None:
         pass
@@ -130,9 +142,11 @@ class InMemoryStorage(Storage):
             raise StorageError(f"study {study_id!r} has no trial {trial_id}")
         return trials[trial_id]
 
-    def create_trial(self, study_id, params, budget, parent_id, info):
+    def create_trial(self, study_id, params, budget, parent_id, info, *, limit=None):
         with self._lock:
             trials = self._studies[study_id]["trials"]
+            if limit is not None and sum(not t.interrupted for t in trials) >= limit:
+                return None
             trial = Trial(len(trials), copy.deepcopy(params), budget=budget, parent_id=parent_id,
                           info=copy.deepcopy(info))
             trials.append(trial)

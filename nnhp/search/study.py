@@ -38,11 +38,31 @@ result replaces the mark.
 
 Parallel trials
 ---------------
-``optimize(..., n_workers=k)`` runs ``k`` trials at once in a thread pool. NumPy releases the GIL
-inside its matrix products, so training several small networks this way uses several cores;
-asking and telling stay serialized, so searchers need not be thread-safe. (A process pool and
-Dask workers are on the roadmap; an SQLite study can already be shared by several processes,
-each calling ``optimize`` on it -- the ones that join a running study with ``fail_stale=False``.)
+``optimize(..., n_workers=k)`` runs ``k`` trials at once in worker processes (spawned; each
+limits its BLAS to its share of the cores). The study and its storage stay in this process:
+a trial's params (and a promoted trial's parent checkpoint) go out with its task, and its
+value, reports, attributes and checkpoint come back with its result (:mod:`nnhp.search.workers`),
+so the objective must pickle -- one that does not is refused with an error naming it.
+``executor="threads"`` runs them in threads instead (for objectives that release the GIL), and
+``executor=`` any ``concurrent.futures.Executor`` -- a ``ProcessPoolExecutor``, a Dask cluster's
+``Client`` or ``Client.get_executor()`` -- runs them there. Asking and telling stay serialized,
+so searchers need not be thread-safe, and a searcher that does not learn from results (random,
+grid) proposes the same params whatever the number of workers. A worker that dies mid-trial
+fails that trial only (``"worker failed: ..."``) and the search goes on; the trial is run again
+``max_retries`` times (default 1; the retry's ``info["retry_of"]`` names it). ``trial_timeout``
+stops a trial that runs too long. Ctrl-C stops the workers and marks their trials interrupted.
+
+Several processes on one study
+------------------------------
+Processes that share an SQLite study (``nnhp tune --storage study.db`` started twice) open it
+with ``fail_stale=<grace seconds>`` instead of True: each sends heartbeats for the trials it runs
+(every quarter of the grace period), so another process's live trial is never marked failed; a
+running trial whose heartbeat is older than the grace period -- its process died -- is failed
+as *interrupted (stale)* and run again (by the searcher itself when it re-proposes interrupted
+trials, as Hyperband does; else from the queue, with ``info["retry_of"]``).
+``optimize(total_trials=n)`` stops when the study holds ``n`` trials, interrupted ones aside,
+whichever process ran them: the check and the creation of each new trial are one SQLite write
+transaction, so the processes never overshoot.
 """
 from __future__ import annotations
 
@@ -55,7 +75,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 import numpy as np
 
@@ -63,7 +83,8 @@ from .searcher import Proposal, make_searcher
 from .space import Space, dimension_from_dict
 from .sqlite import open_storage
 from .storage import StorageError
-from .trial import COMPLETE, FAILED, INTERRUPTED, PRUNED, RUNNING, Trial, TrialPruned, interrupted_error
+from .trial import (COMPLETE, FAILED, INTERRUPTED, PRUNED, RUNNING, Trial, TrialPruned, interrupted_error,
+                    stale_error)
 
 __all__ = ["Study", "SearchExhausted", "StudyMismatchError", "INTERRUPTED"]
 
@@ -145,7 +166,11 @@ class Study:
     direction : "minimize" or "maximize" (None: "minimize", or the stored direction when reopening)
     storage : None (memory), a path to an SQLite file, or a Storage
     name : the study's name inside the storage
-    fail_stale : mark trials left ``running`` in the storage as failed (see Reopening)
+    fail_stale : True: mark trials left ``running`` in the storage as failed (see Reopening);
+        False: leave them; a number of seconds, the *grace period*: this process sends heartbeats for
+        its running trials, and a running trial whose heartbeat is older than that (its process
+        died) is failed as stale -- now and while ``optimize`` runs -- and retried (see "Several
+        processes on one study")
     identity : a JSON-able dict of what else defines the study (``nnhp.tune`` gives the data's
         fingerprint, the split, the seed, the metric and the loss); stored when the study is
         created, compared when it is reopened (see Reopening)
@@ -194,8 +219,15 @@ class Study:
         self._trial_ended = threading.Condition(self._lock)
         self._queue: list[Proposal] = []          # enqueue()d proposals, asked before the searcher's
         self._stop_requested = False
-        if fail_stale:
+        self._mine: set[int] = set()              # trials this process runs now (heartbeats)
+        self.stale_after = None
+        if fail_stale is True:
             self.storage.fail_running(self.study_id, INTERRUPTED)
+        elif fail_stale is not False and fail_stale is not None:
+            if not isinstance(fail_stale, numbers.Real) or not fail_stale > 0:
+                raise ValueError(f"fail_stale must be True, False or a grace period in seconds, got {fail_stale!r}")
+            self.stale_after = float(fail_stale)
+            self._retry_stale()
 
     def __repr__(self) -> str:
         return (f"Study(name={self.name!r}, direction={self.direction!r}, searcher={self.searcher!r}, "
@@ -210,8 +242,40 @@ class Study:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("_mine", set())          # (pickled before heartbeats)
+        self.__dict__.setdefault("stale_after", None)
         self._lock = threading.RLock()
         self._trial_ended = threading.Condition(self._lock)
+
+    # --- several processes --------------------------------------------------------------------
+    def _beat(self) -> None:
+        with self._lock:
+            mine = sorted(self._mine)
+        if mine:
+            self.storage.heartbeat(self.study_id, mine)
+
+    def _retry_stale(self) -> list[int]:
+        """Fail the trials whose heartbeat stopped more than ``stale_after`` s ago; queue a retry of
+        each (unless the searcher proposes interrupted trials again itself)."""
+        with self._lock:
+            stale = self.storage.fail_stale(self.study_id, stale_error(self.stale_after), self.stale_after)
+            if not getattr(self.searcher, "reproposes_interrupted", False):
+                for trial_id in stale:
+                    trial = self.storage.get_trial(self.study_id, trial_id)
+                    info = {**trial.info, "retry_of": trial.id, "retries": int(trial.info.get("retries", 0)) + 1}
+                    self._queue.append(Proposal(dict(trial.params), trial.budget, trial.parent_id, info=info))
+            if stale:
+                self._trial_ended.notify_all()
+            return stale
+
+    def _heartbeat_loop(self, stop: threading.Event) -> None:
+        interval = max(min(self.stale_after / 4.0, 10.0), 0.05)
+        while not stop.wait(interval):
+            try:
+                self._beat()
+                self._retry_stale()
+            except Exception:                      # a busy file: the next beat tries again
+                pass
 
     # --- reading -------------------------------------------------------------------------------
     def _attach(self, trial: Trial) -> Trial:
@@ -299,6 +363,10 @@ class Study:
     def ask(self, params: dict | None = None, *, budget: float | None = None) -> Trial:
         """Start a trial: the given ``params`` (checked against the space), else the next enqueued
         proposal, else the searcher's. Raises SearchExhausted when the searcher has nothing to propose."""
+        return self._ask(params, budget)
+
+    def _ask(self, params=None, budget=None, limit: int | None = None) -> Trial | None:
+        """ask(); None (no trial made) when ``limit`` is given and the study already holds that many."""
         with self._lock:
             if params is not None:
                 proposal = Proposal(params, budget)
@@ -312,8 +380,15 @@ class Study:
                     proposal = Proposal(proposal)
             params = self.space.validate(proposal.params)
             budget = None if proposal.budget is None else float(proposal.budget)
-            trial = self.storage.create_trial(self.study_id, params, budget, proposal.parent_id,
-                                              dict(proposal.info))
+            if limit is None:
+                trial = self.storage.create_trial(self.study_id, params, budget, proposal.parent_id,
+                                                  dict(proposal.info))
+            else:
+                trial = self.storage.create_trial(self.study_id, params, budget, proposal.parent_id,
+                                                  dict(proposal.info), limit=limit)
+                if trial is None:
+                    return None
+            self._mine.add(trial.id)
             return self._attach(trial)
 
     def tell(self, trial, value=None, *, state: str | None = None, error: str | None = None) -> Trial:
@@ -336,6 +411,7 @@ class Study:
             else:
                 raise ValueError(f"tell() takes state 'complete', 'failed' or 'pruned', got {state!r}")
             finished = self._attach(self.storage.finish_trial(self.study_id, trial_id, state, value, error))
+            self._mine.discard(trial_id)
             if isinstance(trial, Trial):
                 trial.state, trial.value, trial.error, trial.finished = state, value, error, finished.finished
             self.searcher.tell(self, finished)
@@ -344,29 +420,53 @@ class Study:
 
     # --- the loop -----------------------------------------------------------------------------
     def optimize(self, objective, n_trials: int | None = None, timeout: float | None = None,
-                 n_workers: int = 1, callbacks=(), catch: tuple = (Exception,)) -> None:
+                 n_workers: int = 1, callbacks=(), catch: tuple = (Exception,), *, executor=None,
+                 trial_timeout: float | None = None, max_retries: int = 1, total_trials: int | None = None) -> None:
         """Run ``objective(trial) -> float`` on the searcher's proposals.
 
         Stops after ``n_trials`` more trials, when ``timeout`` seconds have passed (no new trial
         starts after that; running ones finish), when :meth:`stop` is called, or when the
         searcher has nothing left.
         ``callbacks``: functions ``callback(study, trial)`` called after each trial ends.
-        ``catch``: exception types that fail a trial instead of stopping the search.
+        ``catch``: exception types that fail a trial instead of stopping the search (in this
+        process; in a worker any Exception fails its trial).
+        ``n_workers``: trials at once. With ``n_workers > 1`` and no ``executor`` they run in
+        worker processes (see "Parallel trials"; the objective must pickle).
+        ``executor``: "processes", "threads", or a ``concurrent.futures.Executor`` (e.g. a Dask
+        ``Client.get_executor()``; a ``dask.distributed.Client`` is accepted as it is).
+        ``trial_timeout``: seconds after which a running trial is stopped and failed (worker
+        processes of nnhp's own pool are ended; with another executor the trial is failed and
+        its late result ignored).
+        ``max_retries``: how often a trial whose worker died is run again (the retry's
+        ``info["retry_of"]`` names the trial it repeats).
+        ``total_trials``: stop when the *study* holds this many trials (interrupted ones aside),
+        whichever processes ran them: each new trial is claimed in one step with that check, so
+        several processes sharing an SQLite study end with exactly this many.
         """
         if n_trials is not None and (not isinstance(n_trials, numbers.Integral) or n_trials < 0):
             raise ValueError(f"n_trials must be a non-negative integer or None, got {n_trials!r}")
         if not isinstance(n_workers, numbers.Integral) or n_workers < 1:
             raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
+        if trial_timeout is not None and not trial_timeout > 0:
+            raise ValueError(f"trial_timeout must be a positive number of seconds or None, got {trial_timeout!r}")
+        if not isinstance(max_retries, numbers.Integral) or max_retries < 0:
+            raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
+        if executor is None:
+            executor = "processes" if n_workers > 1 or trial_timeout is not None else "threads"
+        if isinstance(executor, str) and executor not in ("threads", "processes"):
+            raise ValueError(f"executor must be 'threads', 'processes' or a concurrent.futures.Executor, "
+                             f"got {executor!r}")
         deadline = None if timeout is None else time.monotonic() + float(timeout)
         progress = {"started": 0, "running": 0, "stop": False}
         self._stop_requested = False
 
-        def next_trial() -> Trial | None:
+        def next_trial(block: bool = True) -> Trial | None:
             with self._lock:
                 while True:
                     if progress["stop"] or self._stop_requested:
                         return None
-                    if n_trials is not None and progress["started"] >= n_trials:
+                    retry = self._queue and "retry_of" in self._queue[0].info
+                    if n_trials is not None and progress["started"] >= n_trials and not retry:
                         return None
                     if deadline is not None and time.monotonic() >= deadline:
                         return None
@@ -374,17 +474,38 @@ class Study:
                     if not self._queue and is_finished is not None and is_finished(self):
                         return None
                     try:
-                        trial = self.ask()
+                        trial = self._ask(limit=total_trials)
+                        if trial is None:
+                            return None
                     except SearchExhausted:
-                        if progress["running"] == 0:
+                        if progress["running"] == 0 or not block:
                             return None
                         # A running trial may unlock new proposals (a Hyperband rung): wait for one.
                         wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
                         self._trial_ended.wait(wait)
                         continue
-                    progress["started"] += 1
+                    if not retry:
+                        progress["started"] += 1
                     progress["running"] += 1
                     return trial
+
+        if executor != "threads":
+            from .workers import check_picklable
+            check_picklable(objective)
+        beating = threading.Event()
+        if self.stale_after is not None:
+            threading.Thread(target=self._heartbeat_loop, args=(beating,), name="nnhp-heartbeat", daemon=True).start()
+        try:
+            if executor != "threads":
+                self._optimize_remote(objective, next_trial, progress, executor, n_workers, callbacks,
+                                      trial_timeout, max_retries)
+            else:
+                self._optimize_here(objective, next_trial, progress, n_workers, callbacks, catch)
+        finally:
+            beating.set()
+
+    def _optimize_here(self, objective, next_trial, progress, n_workers, callbacks, catch) -> None:
+        """optimize() in this process: one loop, or ``n_workers`` threads."""
 
         def run_one(trial: Trial) -> None:
             try:
@@ -422,6 +543,113 @@ class Study:
                 with self._lock:
                     progress["stop"] = True
                     self._trial_ended.notify_all()
+
+    def _optimize_remote(self, objective, next_trial, progress, executor, n_workers, callbacks,
+                         trial_timeout, max_retries) -> None:
+        """optimize() with each trial a task on an executor: this process asks, submits, waits,
+        writes back what the trial recorded, and tells (see :mod:`nnhp.search.workers`)."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        from .workers import ProcessPool, make_task, run_task
+
+        own_pool = executor == "processes"
+        if own_pool:
+            pool = ProcessPool(n_workers)
+        elif isinstance(executor, Executor):
+            pool = executor
+        elif hasattr(executor, "get_executor"):
+            pool = executor.get_executor()         # a dask.distributed.Client
+        else:
+            raise TypeError(f"executor must be 'threads', 'processes', a concurrent.futures.Executor or a "
+                            f"dask.distributed.Client, got {type(executor).__name__}")
+        running: dict = {}                         # future -> (trial, submitted at)
+        abandoned: set = set()
+        try:
+            while True:
+                while len(running) < n_workers and (trial := next_trial(block=False)) is not None:
+                    parent = None if trial.parent_id is None else self.storage.load_checkpoint(
+                        self.study_id, trial.parent_id)
+                    blas = pool.blas_threads if own_pool else 1
+                    future = pool.submit(run_task, objective, make_task(trial, parent, blas))
+                    running[future] = (trial, time.monotonic())
+                if not running:
+                    return
+                wait_s = None
+                if trial_timeout is not None:
+                    oldest = min(started for _, started in running.values())
+                    wait_s = max(oldest + trial_timeout - time.monotonic(), 0.0) + 0.01
+                if self.stale_after is not None:     # a stale trial's retry may be waiting in the queue
+                    wait_s = min(wait_s if wait_s is not None else 1.0, 1.0)
+                done, _ = wait(list(running), timeout=wait_s, return_when=FIRST_COMPLETED)
+                for future in done:
+                    trial, _ = running.pop(future)
+                    self._finish_remote(trial, future, objective, progress, callbacks, max_retries)
+                if trial_timeout is not None:
+                    now = time.monotonic()
+                    for future, (trial, started) in list(running.items()):
+                        if now - started < trial_timeout:
+                            continue
+                        reason = f"stopped: ran past trial_timeout={trial_timeout:g} s"
+                        if own_pool and pool.kill(future, reason):
+                            continue                   # its future fails with WorkerDied(reason) shortly
+                        running.pop(future)
+                        abandoned.add(future)
+                        future.cancel()
+                        with self._lock:
+                            progress["running"] -= 1
+                            finished = self.tell(trial, state=FAILED, error=reason)
+                            for callback in callbacks:
+                                callback(self, finished)
+        except BaseException as exc:                   # KeyboardInterrupt: stop the workers, mark their trials
+            with self._lock:
+                progress["stop"] = True
+            if own_pool:
+                pool.shutdown(kill=True)
+            for future, (trial, _) in running.items():
+                future.cancel()
+                with self._lock:
+                    if self.storage.get_trial(self.study_id, trial.id).state == RUNNING:
+                        self.tell(trial, state=FAILED, error=interrupted_error(exc)
+                                  if not isinstance(exc, Exception) else f"{type(exc).__name__}: {exc}")
+            running.clear()
+            raise
+        finally:
+            if own_pool:
+                pool.shutdown(wait=True)
+
+    def _finish_remote(self, trial: Trial, future, objective, progress, callbacks, max_retries) -> None:
+        """Write back what a task's trial recorded and tell the study its outcome."""
+        error = None
+        try:
+            result = future.result()
+        except Exception as exc:                       # the worker, not the objective, failed
+            result = None
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        with self._lock:
+            progress["running"] -= 1
+            if result is None:
+                retries = int(trial.info.get("retries", 0))
+                if retries < max_retries:
+                    info = {**trial.info, "retry_of": trial.id, "retries": retries + 1}
+                    self._queue.insert(0, Proposal(dict(trial.params), trial.budget, trial.parent_id, info=info))
+                finished = self.tell(trial, state=FAILED, error=f"worker failed: {error}")
+            else:
+                for op, trial_id, *args in result["ops"]:
+                    getattr(self.storage, op)(self.study_id, trial_id, *args)
+                self.storage.set_trial_attr(self.study_id, trial.id, "worker", result["worker"])
+                outcome = result["outcome"]
+                if outcome[0] == "pruned":
+                    finished = self.tell(trial, state=PRUNED, error=outcome[1] or None)
+                elif outcome[0] == "error":
+                    self.storage.set_trial_attr(self.study_id, trial.id, "traceback", outcome[2])
+                    finished = self.tell(trial, state=FAILED, error=outcome[1])
+                else:
+                    finished = self.tell(trial, outcome[1])
+                merge = getattr(objective, "merge_remote_trial", None)
+                if merge is not None:
+                    merge(finished)
+            for callback in callbacks:
+                callback(self, finished)
 
     # --- export ---------------------------------------------------------------------------------
     def to_json(self, path=None) -> str:

@@ -38,7 +38,12 @@ RUNNING, COMPLETE, FAILED, PRUNED = "running", "complete", "failed", "pruned"
 STATES = (RUNNING, COMPLETE, FAILED, PRUNED)
 
 INTERRUPTED = "interrupted: the process running this trial stopped before it finished"
-_INTERRUPTED_BY = re.compile(r"interrupted \(\w+\)")
+_INTERRUPTED_BY = re.compile(r"interrupted \(\w+\)(: .*)?", re.DOTALL)
+
+
+def stale_error(grace: float) -> str:
+    """The error of a running trial whose heartbeat stopped more than ``grace`` seconds ago."""
+    return f"interrupted (stale): no heartbeat for {grace:g} s; the process running it stopped"
 
 
 def interrupted_error(exc: BaseException) -> str:

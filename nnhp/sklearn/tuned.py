@@ -103,7 +103,7 @@ class TunedMLPClassifier(ClassifierOutputs, _TunedMLPEstimator):
     refit : bool, default True
         Retrain the best configuration on every row (training and validation) for the epochs
         its trial was scored at.
-    n_workers : trials run at once (threads)
+    n_workers : trials run at once (worker processes when more than 1)
     random_state : int, RandomState or None
         The seed of the split, the searcher, every trial and the refit.
     dtype, backend, blas_threads : as in :class:`~nnhp.sklearn.MLPClassifier`

@@ -168,9 +168,40 @@ class TrialObjective:
             if self.best_rank is not None and rank >= self.best_rank:
                 return
             trial.save_checkpoint(_checkpoint(*checkpoint))
+            if self.study is None:         # a copy in a worker: the driver's merge_remote_trial decides
+                return
             if self.best_trial_id is not None:
                 self.study.storage.delete_checkpoint(self.study.study_id, self.best_trial_id)
             self.best_rank, self.best_trial_id = rank, trial.id
+
+    def merge_remote_trial(self, trial) -> None:
+        """In the driving process, after a trial ran in a worker (a copy of this objective, with the
+        best rank of when the trial was sent): keep its checkpoint if it is the best so far, else
+        drop it, so that one unbudgeted trial holds a checkpoint as in one process."""
+        if trial.budget is not None or trial.state != "complete":
+            return
+        storage, study_id = self.study.storage, self.study.study_id
+        rank = self.problem.rank(trial.value, trial.attrs.get("val_loss"))
+        with self._best_lock:
+            if self.best_rank is not None and rank >= self.best_rank:
+                if trial.id != self.best_trial_id:
+                    storage.delete_checkpoint(study_id, trial.id)
+                return
+            if self.best_trial_id is not None and self.best_trial_id != trial.id:
+                storage.delete_checkpoint(study_id, self.best_trial_id)
+            self.best_rank, self.best_trial_id = rank, trial.id
+
+    # Sent to worker processes with each trial: the data and settings travel; the study (its
+    # storage stays with the driver) and the lock do not.
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["study"] = None
+        del state["_best_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._best_lock = threading.Lock()
 
     def forget_best(self) -> None:
         """Let the next trial keep its checkpoint whatever its value (a retrain of the best)."""

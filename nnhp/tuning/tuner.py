@@ -84,6 +84,8 @@ def _make_searcher(searcher, seed, max_epochs: int, one_iteration: bool):
         # single epoch, where learning rates and schedules have barely acted, rank poorly.
         return make_searcher(key, max_budget=max_epochs, min_budget=max(1.0, max_epochs / 27), seed=seed,
                              max_iterations=1 if one_iteration else None)
+    if key == "asha":
+        return make_searcher(key, max_budget=max_epochs, min_budget=max(1.0, max_epochs / 27), seed=seed)
     return make_searcher(key, seed=seed)
 
 
@@ -147,6 +149,7 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
          max_epochs: int | None = None, storage=None, seed=0, *, timeout: float | None = None, refit: bool = True,
          max_total_epochs: int | None = None, initial_configs="default", validation_split: float | None = None,
          name: str = "tune", metric: str | None = None, patience: int | None = None, n_workers: int = 1,
+         executor=None, stale_after: float | None = None,
          verbose: bool = False, callbacks=(), dtype="float32", backend=None,
          blas_threads: int | None = 1, fingerprint: dict | None = None, task: str | None = None) -> TuneResult:
     """Search MLP hyperparameters on (X, y), then refit the best on training + validation rows.
@@ -185,7 +188,13 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
     seed : one seed for the split, the searcher, every trial's weights and shuffling, and the refit
     metric : "accuracy" (classification default) or "loss" (regression default: validation MSE)
     patience : early-stopping patience on the validation loss, in epochs (None: max(10, max_epochs/10))
-    n_workers : trials run at once (threads)
+    n_workers : trials run at once, in worker processes when more than 1 (the objective pickles)
+    executor : None (processes when n_workers > 1), "threads", or a ``concurrent.futures.Executor``
+        / ``dask.distributed.Client`` that runs the trials (``Study.optimize``'s)
+    stale_after : None: reopening a stored study marks its running trials interrupted (their
+        process is gone). A number of seconds: several processes share the study -- each sends
+        heartbeats for its trials, a trial silent for that long is stale and retried, and
+        ``n_trials`` is what the study holds when done, whichever process ran them
     verbose : print a progress line after each trial (see ProgressLine)
     callbacks : extra ``callback(study, trial)`` functions
     blas_threads : BLAS threads while tuning (None: leave them alone); see :mod:`nnhp.blas`
@@ -229,7 +238,8 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
     tuned_space = _space(space, problem, max_epochs, budgeted, loss)
     identity = {**_identity(fingerprint, X, y, validation_data, validation_split, seed, problem, loss),
                 "max_epochs": max_epochs}     # the trials' lengths (and Hyperband's rungs)
-    study = Study(tuned_space, search, direction=problem.direction, storage=storage, name=name, identity=identity)
+    study = Study(tuned_space, search, direction=problem.direction, storage=storage, name=name, identity=identity,
+                  fail_stale=True if stale_after is None else stale_after)
     objective = TrialObjective(problem, study, max_epochs=max_epochs, patience=patience, seed=seed,
                                dtype=dtype, backend=backend)
 
@@ -247,6 +257,7 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
         try:
             deadline_left = None if timeout is None else max(timeout - (time.monotonic() - started), 0.0)
             study.optimize(objective, n_trials=remaining, timeout=deadline_left, n_workers=n_workers,
+                           executor=executor, total_trials=None if stale_after is None else n_trials,
                            callbacks=all_callbacks)
             if timeout is not None and remaining != 0 and not study.trials_in(COMPLETE):
                 # A timeout shorter than the first trial still gets one result to return.

@@ -1,0 +1,120 @@
+"""Benchmark parallel trials: the README's digits job with 1 and 2 worker processes (and Dask).
+
+    python benchmarks/bench_parallel.py                    # 1 and 2 workers, 2 repeats each
+    python benchmarks/bench_parallel.py --dask             # also 2 Dask workers on 127.0.0.1
+    python benchmarks/bench_parallel.py --asha             # ASHA against Hyperband, 2 workers each
+
+Each run is ``nnhp tune --data digits --searcher random --trials 30 --max-epochs 27 --workers k``
+in a fresh process (start-up and refit included, as a user sees it); the Dask run goes through
+``nnhp.tune(..., executor=client)`` on a ``LocalCluster`` of 2 single-threaded worker processes.
+Reported: wall seconds, trials per minute, the speed-up over one worker, the 1-minute load
+average before each run (other processes share the cores), and the best validation accuracy,
+which must not depend on the number of workers (the random searcher proposes the same 30 configs).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+JOB = ["--data", "digits", "--searcher", "random", "--trials", "30", "--max-epochs", "27", "--quiet"]
+TRIALS = 30
+
+
+def run_cli(workers: int) -> tuple[float, float, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    load = os.getloadavg()[0]
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "nnhp", "tune", *JOB, "--workers", str(workers)],
+                          env=env, capture_output=True, text=True, check=True)
+    seconds = time.monotonic() - started
+    best = re.search(r"best validation accuracy: ([0-9.]+%)", done.stdout + done.stderr)
+    return seconds, load, best.group(1) if best else "?"
+
+
+def run_dask() -> tuple[float, float, str]:
+    from distributed import Client, LocalCluster
+
+    import nnhp
+
+    X, X_val, y, y_val = _digits()
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        load = os.getloadavg()[0]
+        started = time.monotonic()
+        result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", n_trials=TRIALS,
+                           max_epochs=27, seed=0, n_workers=2, executor=client)
+        seconds = time.monotonic() - started
+    return seconds, load, f"{100 * result.best_value:.2f}%"
+
+
+def _digits():
+    from nnhp.data import load_digits, train_test_split
+    data = load_digits()
+    return train_test_split(data.X, data.y, 0.15, seed=0)
+
+
+def run_asha_against_hyperband(max_epochs: int = 27) -> None:
+    """Hyperband (one iteration) with 2 worker processes, then ASHA with 2 until it reaches
+    Hyperband's best validation accuracy (or twice Hyperband's time): wall seconds to that score."""
+    import nnhp
+
+    X, X_val, y, y_val = _digits()
+    load = os.getloadavg()[0]
+    started = time.monotonic()
+    hyperband = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="hyperband", max_epochs=max_epochs,
+                          seed=0, n_workers=2, refit=False)
+    hb_seconds = time.monotonic() - started
+    target = hyperband.best_value
+    reached = {}
+
+    def until_target(study, trial):
+        if trial.state == "complete" and trial.value >= target and "at" not in reached:
+            reached["at"] = time.monotonic() - started
+            study.stop()
+
+    load_asha = os.getloadavg()[0]
+    started = time.monotonic()
+    asha = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="asha", max_epochs=max_epochs, seed=0,
+                     n_workers=2, refit=False, timeout=2 * hb_seconds, n_trials=10_000, callbacks=[until_target])
+    print(f"hyperband: {len(hyperband.study.trials)} trials, best {100 * target:.2f}% in {hb_seconds:.1f} s "
+          f"(load {load:.2f})")
+    print(f"asha:      {len(asha.study.trials)} trials, best {100 * asha.best_value:.2f}%, "
+          + (f"reached {100 * target:.2f}% after {reached['at']:.1f} s" if reached
+             else f"did not reach {100 * target:.2f}% in {2 * hb_seconds:.1f} s") + f" (load {load_asha:.2f})")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--dask", action="store_true", help="also 2 Dask workers on 127.0.0.1")
+    parser.add_argument("--asha", action="store_true", help="only ASHA against Hyperband, 2 workers each")
+    args = parser.parse_args(argv)
+    if args.asha:
+        run_asha_against_hyperband()
+        return
+    print(f"{os.cpu_count()} cores; job: nnhp tune {' '.join(JOB)}")
+    print(f"{'run':<12} {'wall s':>7} {'trials/min':>10} {'speed-up':>8} {'load':>5}  best")
+    base = None
+    runs = [(f"{k} worker{'s' * (k > 1)}", lambda k=k: run_cli(k)) for k in args.workers]
+    if args.dask:
+        runs.append(("2 dask", run_dask))
+    for name, run in runs:
+        times = []
+        for _ in range(args.repeats):
+            seconds, load, best = run()
+            times.append(seconds)
+            print(f"{name:<12} {seconds:7.1f} {60 * TRIALS / seconds:10.1f} "
+                  f"{'' if base is None else f'{base / seconds:7.2f}x':>8} {load:5.2f}  {best}", flush=True)
+        if base is None:
+            base = min(times)
+
+
+if __name__ == "__main__":
+    main()
