@@ -396,3 +396,27 @@ def test_gp_and_bohb_see_the_pending_trials_of_worker_processes(name):
     trials = study.trials
     assert len(trials) == 12 and all(t.state == "complete" for t in trials)
     assert len({t.params["x"] for t in trials if t.parent_id is None}) == sum(t.parent_id is None for t in trials)
+
+
+def test_cli_shared_two_tune_processes_on_one_study_end_with_its_trials(tmp_path):
+    """`nnhp tune --storage s.db --shared S` started twice: one study, --trials counted over both."""
+    db = str(tmp_path / "s.db")
+    command = [sys.executable, "-m", "nnhp", "tune", "--data", "moons", "--searcher", "random", "--trials", "8",
+               "--max-epochs", "20", "--set", "n_layers=1", "--set", "units=64", "--storage", db,
+               "--shared", "30", "--quiet", "--no-refit"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    second = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    for child in (first, second):
+        _, err = child.communicate(timeout=240)
+        assert child.returncode == 0, err.decode()
+    trials = Study(storage=db, name="tune", fail_stale=False).trials
+    assert [t.id for t in trials] == list(range(8))
+    assert all(t.state == "complete" for t in trials)
+
+
+def test_cli_shared_needs_storage(capsys):
+    from nnhp.cli import main
+
+    assert main(["tune", "--data", "moons", "--trials", "1", "--shared", "10", "--quiet"]) == 2
+    assert "--shared needs --storage" in capsys.readouterr().err

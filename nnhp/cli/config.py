@@ -60,8 +60,12 @@ def _flag(value, name):
     return value
 
 
+#: The searchers ``nnhp tune --searcher`` offers.
+SEARCHERS = ["bohb", "hyperband", "asha", "random", "gp", "grid"]
+
+
 def _searcher(value, name):
-    return _checks.one_of(value, "searcher", ["bohb", "hyperband", "random", "gp", "grid"])
+    return _checks.one_of(value, "searcher", SEARCHERS)
 
 
 def _metric(value, name):
@@ -76,6 +80,7 @@ def _task(value, name):
 SETTING_CHECKS = {
     "searcher": _searcher, "trials": _integer(1), "max_epochs": _integer(1), "storage": _optional(_text),
     "name": _text, "seed": _integer(0), "timeout": _optional(_positive_number), "workers": _integer(1),
+    "shared": _optional(_positive_number),
     "patience": _integer(0), "metric": _metric, "top": _integer(1), "out": _optional(_text),
     "export": _optional(_text), "refit": _flag,
     "data": _text, "target": _optional(_text), "task": _task,

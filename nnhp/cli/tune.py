@@ -7,7 +7,7 @@ import sys
 from ..tuning.tuner import BUDGETED_SEARCHERS, DEFAULT_SEARCHER
 from .common import (DATA_DEFAULTS, add_data_arguments, check_output_file, data_fingerprint, integer, load_split,
                      model_path, number)
-from .config import read_config
+from .config import SEARCHERS, read_config
 
 TUNE_EXAMPLES = """examples:
   nnhp tune --data digits                 (BOHB, one full iteration, then the refit)
@@ -39,7 +39,7 @@ search found best. Both models are scored on the test rows.
 
 # Settings of ``nnhp tune`` that a --config file may give too, with their defaults.
 TUNE_DEFAULTS = {"searcher": DEFAULT_SEARCHER, "trials": None, "max_epochs": None, "storage": None, "name": "tune",
-                 "seed": 0, "timeout": None, "workers": 1, "patience": None, "metric": None, "top": 10,
+                 "seed": 0, "timeout": None, "workers": 1, "shared": None, "patience": None, "metric": None, "top": 10,
                  "out": None, "export": None, "refit": True}
 
 
@@ -56,9 +56,10 @@ def build_tune_parser(subparsers) -> None:
     add_data_arguments(parser)
     search = parser.add_argument_group("search")
     search.add_argument("--config", default=None, help="a TOML file with any of these settings and a [space] table")
-    search.add_argument("--searcher", choices=["bohb", "hyperband", "random", "gp", "grid"], default=None,
+    search.add_argument("--searcher", choices=SEARCHERS, default=None,
                         help="how to pick trials: bohb (Hyperband with a model proposing configurations), "
-                             "hyperband (stops poor trials early), random, gp (Bayesian optimization) or grid "
+                             "hyperband (stops poor trials early), asha (asynchronous successive halving, for "
+                             "--workers), random, gp (Bayesian optimization) or grid "
                              f"(default {DEFAULT_SEARCHER})")
     search.add_argument("--trials", type=integer(1), default=None,
                         help="how many trials (default: with --timeout, as many as fit; else one full "
@@ -91,6 +92,10 @@ def build_tune_parser(subparsers) -> None:
     output.add_argument("--storage", default=None,
                         help="SQLite file keeping every trial; running again continues the study")
     output.add_argument("--name", default=None, help="the study's name inside --storage (default tune)")
+    output.add_argument("--shared", type=number(0.0, low_open=True), default=None, metavar="SECONDS",
+                        help="several nnhp tune processes share the --storage study: each keeps its running "
+                             "trials alive with heartbeats, a trial silent this many seconds (its process died) "
+                             "is run again, and --trials counts the study's trials, whichever process ran them")
     output.add_argument("--top", type=integer(1), default=None, help="rows in the final table (default 10)")
     output.add_argument("--out", default=None, help="save the best model here (.npz)")
     output.add_argument("--export", default=None, help="write every trial to this .csv or .json file")
@@ -149,6 +154,8 @@ def run_tune(args) -> int:
     from ..tuning.tuner import tuned_space
 
     settings, overrides = _tune_settings(args, DATA_DEFAULTS)
+    if settings["shared"] is not None and not settings["storage"]:
+        raise ValueError("--shared needs --storage: the processes share the study through its file")
     # Where the results go is checked now, not after the search.
     if settings["out"]:
         settings["out"] = check_output_file(model_path(settings["out"]), "--out")
@@ -190,7 +197,7 @@ def run_tune(args) -> int:
                            max_epochs=settings["max_epochs"], storage=settings["storage"], seed=settings["seed"],
                            name=settings["name"], metric=metric, patience=settings["patience"],
                            timeout=settings["timeout"], n_workers=n_workers, executor=executor,
-                           refit=settings["refit"],
+                           refit=settings["refit"], stale_after=settings["shared"],
                            callbacks=progress, fingerprint=data_fingerprint(args, dataset), task=dataset.task)
     except StudyMismatchError as exc:
         raise StorageError(
