@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import tempfile
 
 from .common import check_output_folder, integer, number
@@ -34,6 +35,9 @@ def run_report(args) -> int:
     if args.serve:
         out = check_output_folder(args.out, "--out") if args.out else tempfile.mkdtemp(prefix="nnhp-report-")
         server = ReportServer(args.study_file, out, port=args.port, refresh=args.refresh)
+        # Ctrl-C stops the server even where the shell started us with SIGINT ignored (a background
+        # job), which would otherwise leave Python without its KeyboardInterrupt handler.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         print(f"serving {args.study_file} on {server.url} (refreshed every {args.refresh:g}s; Ctrl-C stops)", flush=True)
         try:
             server.serve_forever()
