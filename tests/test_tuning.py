@@ -569,6 +569,8 @@ def test_task_regression_keeps_zero_one_targets_numbers():
         nnhp.tune(data.X, y, task="ranking", n_trials=1)
     with pytest.raises(ValueError, match="'cross_entropy' is for classification, but task='regression'"):
         nnhp.tune(data.X, y, task="regression", loss="cross_entropy", n_trials=1)
+    with pytest.raises(ValueError, match="task='classification' needs class labels"):
+        nnhp.tune(data.X, y + 0.25, task="classification", n_trials=1)
 
 
 def test_a_single_class_is_a_clear_error():

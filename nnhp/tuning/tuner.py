@@ -123,6 +123,9 @@ def _problem(X, y, validation_data, validation_split, loss, metric, seed, task=N
         raise ValueError(f"task must be 'classification', 'regression' or None; got {task!r}")
     elif loss is not None and task != inferred:
         raise ValueError(f"loss {loss!r} is for {inferred}, but task={task!r}")
+    elif task == "classification" and loss is None and as_labels(np.asarray(y)) is None:
+        raise ValueError("task='classification' needs class labels in y (integers, 0.0/1.0 floats or one-hot "
+                         "rows); these values are not")
     if task == "classification":
         # One-hot rows and 0.0/1.0 floats are labels too (API.md): work with integer labels.
         y = _labels(np.asarray(y), "y")
