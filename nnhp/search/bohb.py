@@ -213,6 +213,12 @@ def _truncated_normal(rng: np.random.Generator, mean: np.ndarray, std: np.ndarra
     return np.clip(x, 0.0, 1.0)
 
 
+def _finite_results(trials) -> list:
+    """The completed trials with a budget and a finite value: what the models learn from."""
+    return [t for t in trials if t.state == COMPLETE and t.budget is not None
+            and t.value is not None and math.isfinite(t.value)]
+
+
 class BOHB(Hyperband):
     """BOHB (Falkner et al., 2018): Hyperband whose new configurations come from a model of its results.
 
@@ -294,10 +300,8 @@ class BOHB(Hyperband):
         """The largest budget with at least ``min_points + 2`` finite results, and those results;
         ``(None, [])`` when there is none (or nothing to model: a space of fixed values)."""
         results = {}
-        for trial in trials:
-            if (trial.state == COMPLETE and trial.budget is not None and trial.value is not None
-                    and math.isfinite(trial.value)):
-                results.setdefault(trial.budget, []).append(trial)
+        for trial in _finite_results(trials):
+            results.setdefault(trial.budget, []).append(trial)
         enough = [budget for budget, done in results.items() if len(done) >= self._min_points(space) + 2]
         if not enough or space.n_encoded == 0:
             return None, []
@@ -333,8 +337,7 @@ class BOHB(Hyperband):
         fidelity as one more input (module docstring); lower is better inside, whatever the direction."""
         from .gp import GaussianProcess, _require_scipy, log_expected_improvement
 
-        results = [t for t in trials if t.state == COMPLETE and t.budget is not None
-                   and t.value is not None and math.isfinite(t.value)]
+        results = _finite_results(trials)
         X = np.array([[*space.encode(t.params), self.fidelity(t.budget)] for t in results])
         y = sign * np.array([t.value for t in results])
         at_full_budget = lambda U: np.column_stack([U, np.ones(len(U))])
