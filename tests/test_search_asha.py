@@ -107,3 +107,12 @@ def test_bad_settings():
         ASHA(eta=1)
     with pytest.raises(ValueError, match="min_budget"):
         ASHA(max_budget=1, min_budget=3)
+
+
+def test_cli_asha_space_leaves_the_epochs_to_the_searcher(capsys):
+    from nnhp.cli import main
+
+    assert main(["tune", "--data", "moons", "--searcher", "asha", "--show-space"]) == 0
+    assert "epochs" not in capsys.readouterr().out
+    assert main(["tune", "--data", "moons", "--searcher", "random", "--show-space"]) == 0
+    assert "epochs" in capsys.readouterr().out

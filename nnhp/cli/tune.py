@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..tuning.tuner import BUDGETED_SEARCHERS, DEFAULT_SEARCHER
+from ..tuning.tuner import BUDGETED_SEARCHERS, DEFAULT_SEARCHER, EPOCH_SETTING_SEARCHERS
 from .common import (DATA_DEFAULTS, add_data_arguments, check_output_file, data_fingerprint, integer, load_split,
                      model_path, number)
 from .config import SEARCHERS, read_config
@@ -169,7 +169,7 @@ def run_tune(args) -> int:
     max_epochs = settings["max_epochs"] or default_max_epochs(len(X_train))
     # The space (--set, --drop, [space]) is checked here, before a line of progress is printed.
     space = tuned_space(overrides or None, task=dataset.task, n_classes=dataset.n_classes if classification else None,
-                        max_epochs=max_epochs, budgeted=settings["searcher"] in BUDGETED_SEARCHERS,
+                        max_epochs=max_epochs, budgeted=settings["searcher"] in EPOCH_SETTING_SEARCHERS,
                         n_samples=len(X_train), n_features=X_train.shape[1], metric=settings["metric"])
     if args.show_space:
         print(space)

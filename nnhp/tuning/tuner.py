@@ -26,6 +26,8 @@ DEFAULT_SEARCHER = "bohb"
 #: Hyperband and BOHB run one full iteration instead.
 DEFAULT_TRIALS = 50
 BUDGETED_SEARCHERS = ("hyperband", "bohb", "successive_halving")
+#: Searchers that set each trial's epochs themselves (its budget), so the space has no ``epochs``.
+EPOCH_SETTING_SEARCHERS = (*BUDGETED_SEARCHERS, "asha")
 
 
 @dataclass
