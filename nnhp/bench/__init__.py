@@ -1,0 +1,1 @@
+"""Optimizer benchmarks (placeholder, filled in below)."""
