@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import time
 
+import numpy
+
 from ..model import MLP
 from ..train import Callback, evaluate, fit
 from .spaces import build_optimizer, build_schedule
@@ -67,18 +69,20 @@ def train_once(workload: Workload, optimizer: str, params: dict, seed: int) -> d
     n_batches = -(-splits.X_train.shape[0] // workload.batch_size)
     total_steps = n_batches * workload.epochs
     clock = _Clock()
-    history = fit(model, splits.X_train, splits.y_train, loss=workload.loss,
-                  optimizer=build_optimizer(optimizer, params),
-                  schedule=build_schedule(params.get("schedule", "constant"), total_steps),
-                  epochs=workload.epochs, batch_size=workload.batch_size,
-                  validation_data=(splits.X_val, splits.y_val), seed=seed, callbacks=[clock])
+    with numpy.errstate(over="ignore", invalid="ignore"):     # a diverging run says so in stop_reason
+        history = fit(model, splits.X_train, splits.y_train, loss=workload.loss,
+                      optimizer=build_optimizer(optimizer, params),
+                      schedule=build_schedule(params.get("schedule", "constant"), total_steps),
+                      epochs=workload.epochs, batch_size=workload.batch_size,
+                      validation_data=(splits.X_val, splits.y_val), seed=seed, callbacks=[clock])
     epochs_run = len(history.epoch)
     val_key = "val_accuracy" if workload.metric == "error" else "val_loss"
     values = history.history.get(val_key, [])
     curve = {"steps": [n_batches * (epoch + 1) for epoch in range(epochs_run)],
              "seconds": [round(s, 6) for s in clock.seconds[:epochs_run]],
              "val": [1.0 - v if workload.metric == "error" else float(v) for v in values]}
-    test = _metric(workload, evaluate(model, splits.X_test, splits.y_test, loss=workload.loss), prefix="")
+    with numpy.errstate(over="ignore", invalid="ignore"):
+        test = _metric(workload, evaluate(model, splits.X_test, splits.y_test, loss=workload.loss), prefix="")
     steps = n_batches * epochs_run
     return {"curve": curve, "test": test, "final": curve["val"][-1] if curve["val"] else None,
             "seconds_per_step": (clock.seconds[-1] / steps) if steps else None,
