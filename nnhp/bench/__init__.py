@@ -26,20 +26,25 @@ from .workloads import DEFAULT_WORKLOADS, WORKLOADS, Workload, get_workload, use
 
 __all__ = ["benchmark_optimizers", "Budget", "QUICK", "BenchmarkResult", "Workload", "WORKLOADS",
            "DEFAULT_WORKLOADS", "OPTIMIZERS", "DEFAULT_OPTIMIZERS", "get_workload", "user_workload",
-           "run_protocol", "summarize", "markdown", "ranking_table", "write_report", "QUICK_EPOCH_FRACTION"]
+           "run_protocol", "summarize", "markdown", "ranking_table", "write_report", "QUICK_EPOCH_FRACTION",
+           "QUICK_OPTIMIZERS"]
 
 #: ``quick=True`` trains each workload for this fraction of its epochs (its fixed target then
 #: no longer applies and is derived from the run).
 QUICK_EPOCH_FRACTION = 0.5
 
 
-def benchmark_optimizers(workloads=DEFAULT_WORKLOADS, optimizers=DEFAULT_OPTIMIZERS, budget: Budget | None = None,
+#: ``quick=True`` without a list of optimizers compares these: plain SGD, SGD with momentum, Adam, AdamW.
+QUICK_OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+
+
+def benchmark_optimizers(workloads=DEFAULT_WORKLOADS, optimizers=None, budget: Budget | None = None,
                          *, quick: bool = False, storage=None, workers: int = 1, seed: int = 0,
                          progress=None) -> BenchmarkResult:
     """Run (or, with the same ``storage``, resume) the benchmark and summarize it.
 
     ``workloads``: names in :data:`WORKLOADS` or :class:`Workload` objects; ``optimizers``:
-    names in :data:`OPTIMIZERS`; ``budget``: studies, trials, seeds, rate sweep and searcher
+    names in :data:`OPTIMIZERS` (default: all, or :data:`QUICK_OPTIMIZERS` with ``quick=True``); ``budget``: studies, trials, seeds, rate sweep and searcher
     (default :class:`Budget`, or :data:`QUICK` with ``quick=True``, which also halves the
     epochs); ``storage``: an SQLite path to record every run (resumable) or None (memory);
     ``workers``: trials run side by side in worker processes; ``progress(message)``: hears
@@ -48,7 +53,7 @@ def benchmark_optimizers(workloads=DEFAULT_WORKLOADS, optimizers=DEFAULT_OPTIMIZ
     workloads = [w if isinstance(w, Workload) else get_workload(w) for w in workloads]
     if not workloads:
         raise ValueError("no workloads to run; name at least one of " + ", ".join(WORKLOADS))
-    optimizers = list(optimizers)
+    optimizers = list(optimizers if optimizers is not None else QUICK_OPTIMIZERS if quick else DEFAULT_OPTIMIZERS)
     if not optimizers:
         raise ValueError("no optimizers to compare; name at least one of " + ", ".join(OPTIMIZERS))
     if len(set(optimizers)) != len(optimizers):
