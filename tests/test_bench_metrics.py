@@ -31,7 +31,7 @@ def test_algoperf_tuning_rule_fastest_trial_then_median_over_studies():
     assert metrics.study_time([]) == INF
 
 
-def test_target_is_the_best_median_over_studies_of_best_finals():
+def test_target_is_the_best_median_over_seeds():
     target = metrics.derive_target({"sgd": [0.05, 0.04, 0.09], "adam": [0.03, 0.06, 0.045], "bad": [INF]})
     assert target == pytest.approx(0.045)
     assert math.isnan(metrics.derive_target({"sgd": []}))

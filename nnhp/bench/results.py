@@ -72,16 +72,16 @@ def summarize(records: dict, workloads: list[Workload], optimizers: list[str], s
     steps_by_submission = {name: {} for name in submissions}
     for workload in workloads:
         by_optimizer = records[workload.name]
-        best_finals = {name: [min((_finite_or_inf(t["value"]) for t in study), default=math.inf)
-                              for study in by_optimizer[name]["tune"]] for name in optimizers}
+        rerun_finals = {name: [_finite_or_inf(t["value"]) for t in by_optimizer[name]["seeds"]]
+                        for name in optimizers}
         if workload.target is not None:
             target, source = float(workload.target), "registry"
         else:
-            target, source = metrics.derive_target(best_finals), "derived from this run (AlgoPerf rule)"
+            target, source = metrics.derive_target(rerun_finals), "derived from this run (AlgoPerf rule)"
         described.append({"name": workload.name, "description": workload.description, "metric": workload.metric,
                           "epochs": workload.epochs, "batch_size": workload.batch_size, "target": target,
                           "target_source": source,
-                          "derived_target": metrics.derive_target(best_finals)})
+                          "derived_target": metrics.derive_target(rerun_finals)})
         seconds_per_step = {name: _median(t.get("seconds_per_step") for t in
                                           [*(t for s in by_optimizer[name]["tune"] for t in s),
                                            *by_optimizer[name]["seeds"], *by_optimizer[name]["defaults"]])
