@@ -16,6 +16,9 @@ recorded in one storage (an SQLite file makes the benchmark resumable):
 4. ``w/o/lr-sweep-<config>``: the best configuration with its learning rate multiplied by
    each factor (1/8 .. 8), from seed ``seed``: the learning-rate sensitivity (DeepOBS).
 
+Then, per workload, the seconds per step of each optimizer, measured side by side in this
+process (:mod:`nnhp.bench.overhead`; wall-clock, so measured afresh on every run, not stored).
+
 Resuming: a study that already holds its trials is not run again; one cut short runs only the
 trials it lacks. The quasi-random searcher proposes an interrupted trial's point again and
 the reruns re-enqueue exactly their missing seeds, so a killed and resumed benchmark ends with
@@ -36,6 +39,7 @@ from ..blas import limit_blas_threads
 from ..search import Choice, GridSearch, Study, make_searcher
 from ..search.sqlite import open_storage
 from .objective import TrainingRun
+from .overhead import step_seconds
 from .spaces import get_spec
 from .workloads import Workload
 
@@ -187,7 +191,7 @@ def run_protocol(workloads: list[Workload], optimizers: list[str], budget: Budge
                  storage=None, workers: int = 1, seed: int = 0, progress=None) -> dict:
     """Run (or resume) the protocol of the module docstring; return its records:
     ``{workload: {optimizer: {"tune": [[trial, ...] per study], "best": params, "seeds": [...],
-    "defaults": [...], "lr_sweep": [...]}}}``, each trial a dict of its value, params, curve and test metric."""
+    "defaults": [...], "lr_sweep": [...], "step_seconds": s}}}``, each trial a dict of its value, params, curve and test metric."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1; got {workers!r}")
     for name in optimizers:
@@ -211,6 +215,8 @@ def run_protocol(workloads: list[Workload], optimizers: list[str], budget: Budge
                                                 "defaults", seeds)
                     records[workload.name][optimizer] = entry
                     runner.say(f"{workload.name:<15} {optimizer:<9} seeds, defaults and rate sweep done")
+                for optimizer, seconds in step_seconds(workload, list(optimizers), seed=seed).items():
+                    records[workload.name][optimizer]["step_seconds"] = seconds
         finally:
             runner.close()
     return records

@@ -12,8 +12,8 @@ Per workload and submission (:attr:`BenchmarkResult.rows`):
   over the seeds (each seed a study of one trial);
 * ``val`` and ``test``: the final validation and test metrics of the seed reruns, median and
   IQR (for defaults, of the defaults runs);
-* ``seconds_per_step`` and ``overhead_vs_sgd``: the median training seconds per update over
-  every run of the optimizer on the workload, and its ratio to SGD's (same workload, same run).
+* ``seconds_per_step`` and ``overhead_vs_sgd``: seconds per training step, measured with every
+  optimizer side by side in one process (:mod:`nnhp.bench.overhead`), and its ratio to SGD's.
 
 Aggregates over workloads: the performance ratios and profiles on *steps* to target (steps
 are deterministic, so one seed gives one answer; seconds are reported beside them), the
@@ -82,10 +82,7 @@ def summarize(records: dict, workloads: list[Workload], optimizers: list[str], s
                           "epochs": workload.epochs, "batch_size": workload.batch_size, "target": target,
                           "target_source": source,
                           "derived_target": metrics.derive_target(rerun_finals)})
-        seconds_per_step = {name: _median(t.get("seconds_per_step") for t in
-                                          [*(t for s in by_optimizer[name]["tune"] for t in s),
-                                           *by_optimizer[name]["seeds"], *by_optimizer[name]["defaults"]])
-                            for name in optimizers}
+        seconds_per_step = {name: by_optimizer[name].get("step_seconds") for name in optimizers}
         sgd_speed = seconds_per_step.get("sgd")
         for name in optimizers:
             entry = by_optimizer[name]
