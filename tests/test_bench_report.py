@@ -19,7 +19,7 @@ def result():
 def test_ranking_table_lists_every_submission_with_its_score(result):
     table = ranking_table(result)
     lines = table.splitlines()
-    assert lines[0].startswith("| rank | submission | AlgoPerf score | targets reached | tiny |")
+    assert lines[0].startswith("| rank | submission | AlgoPerf score | targets reached | lr window | tiny |")
     assert len(lines) == 2 + 4
     for rank, submission in enumerate(result.ranking, 1):
         assert f"| {rank} | {submission} | {result.scores[submission]:.3f} |" in table
@@ -46,6 +46,15 @@ def test_write_report_files(result, tmp_path):
         expected = "inf" if math.isinf(by_workload["tiny"]) else by_workload["tiny"]
         assert document["ratios"][submission]["tiny"] == expected
     assert (tmp_path / "profiles.png").stat().st_size > 1000
+
+
+def test_lr_window_counts_sweep_rates_near_the_target(result):
+    for name in ("sgd", "adam"):
+        row = result.row("tiny", name)
+        finals = [final for _, _, final in result.sweeps[("tiny", name)]]
+        assert row["lr_points"] == 3
+        assert row["lr_window"] == sum(f is not None and f <= 1.25 * row["target"] for f in finals)
+    assert result.row("tiny", "adam@defaults")["lr_window"] is None
 
 
 def test_sgd_overhead_is_one(result):

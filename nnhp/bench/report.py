@@ -1,7 +1,7 @@
 """The benchmark written out: a Markdown report, CSV, JSON and three plots.
 
-* ``results.md``: the ranking (AlgoPerf score, workloads whose target was reached, steps to
-  target per workload), then one table per workload (final validation and test metric as
+* ``results.md``: the ranking (AlgoPerf score, workloads whose target was reached, the
+  learning-rate window, steps to target per workload), then one table per workload (final validation and test metric as
   median [IQR], steps and seconds to target, overhead per step against SGD, the best
   configuration);
 * ``results.csv``: one row per workload and submission, every number of ``results.md``;
@@ -43,15 +43,20 @@ def _spread(row: dict, key: str) -> str:
 
 
 def ranking_table(result: BenchmarkResult) -> str:
-    """The ranking as a Markdown table: score, workloads reached, steps to target on each workload."""
+    """The ranking as a Markdown table: score, workloads reached, the learning-rate window (sweep
+    rates ending within 25% of the target, over all workloads), steps to target on each workload."""
     names = [w["name"] for w in result.workloads]
-    lines = ["| rank | submission | AlgoPerf score | targets reached | " + " | ".join(names) + " |",
-             "|---:|---|---:|---:|" + "---:|" * len(names)]
+    lines = ["| rank | submission | AlgoPerf score | targets reached | lr window | "
+             + " | ".join(names) + " |",
+             "|---:|---|---:|---:|---:|" + "---:|" * len(names)]
     for rank, submission in enumerate(result.ranking, 1):
-        steps = [result.row(name, submission)["steps_to_target"] for name in names]
+        rows = [result.row(name, submission) for name in names]
+        steps = [row["steps_to_target"] for row in rows]
         reached = sum(math.isfinite(s) for s in steps)
+        window = (f"{sum(row['lr_window'] for row in rows)}/{sum(row['lr_points'] for row in rows)}"
+                  if rows[0]["lr_window"] is not None else "-")
         lines.append(f"| {rank} | {submission} | {result.scores[submission]:.3f} | {reached}/{len(names)} | "
-                     + " | ".join(_number(s) for s in steps) + " |")
+                     f"{window} | " + " | ".join(_number(s) for s in steps) + " |")
     return "\n".join(lines)
 
 

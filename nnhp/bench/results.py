@@ -15,6 +15,10 @@ Per workload and submission (:attr:`BenchmarkResult.rows`):
 * ``seconds_per_step`` and ``overhead_vs_sgd``: seconds per training step, measured with every
   optimizer side by side in one process (:mod:`nnhp.bench.overhead`), and its ratio to SGD's.
 
+* ``lr_window`` (tuned only): how many of the sweep's learning rates (the best configuration's
+  rate times 1/8 .. 8) end within 25% of the target, of ``lr_points``: DeepOBS's tunability --
+  a wide window forgives a rate chosen roughly.
+
 Aggregates over workloads: the performance ratios and profiles on *steps* to target (steps
 are deterministic, so one seed gives one answer; seconds are reported beside them), the
 AlgoPerf score per submission, and the ranking by score.
@@ -31,6 +35,8 @@ from .workloads import Workload
 __all__ = ["BenchmarkResult", "summarize", "DEFAULTS_SUFFIX"]
 
 DEFAULTS_SUFFIX = "@defaults"
+#: The learning-rate window counts the sweep's rates that end within this factor of the target.
+WINDOW = 1.25
 
 
 @dataclass
@@ -114,6 +120,9 @@ def summarize(records: dict, workloads: list[Workload], optimizers: list[str], s
                     "test_median": test[0], "test_q25": test[1], "test_q75": test[2],
                     "diverged_runs": sum(t["state"] != "complete" for t in runs),
                     "seconds_per_step": seconds_per_step[name], "overhead_vs_sgd": overhead,
+                    "lr_window": sum(t["value"] is not None and t["value"] <= WINDOW * target
+                                     for t in entry["lr_sweep"]) if submission == name else None,
+                    "lr_points": len(entry["lr_sweep"]) if submission == name else None,
                     "config": entry["best"] if submission == name else
                     {key: value for key, value in runs[0]["params"].items() if key != "seed"} if runs else None})
                 curves[(workload.name, submission)] = [t["curve"] for t in runs if t.get("curve")]
