@@ -4,17 +4,17 @@ The tuning runs time themselves too, but they run in parallel with each other an
 whatever else the machine does, so their seconds say more about the load than about the
 optimizer. Here every optimizer trains the same network on the same batches in this one
 process, in interleaved rounds (round ``r`` runs them in a rotated order, so none is always
-first after a pause), one epoch per round; an optimizer's cost is its median over rounds of
-seconds per step, and its overhead the ratio to SGD's:
+first after a pause), one epoch per round; an optimizer's cost is its *least* seconds per step
+over the rounds -- other work on the machine only ever adds time, so the least is the best
+estimate of the cost itself (``timeit``'s advice) -- and its overhead the ratio to SGD's:
 
-    overhead(o) = median_r t_r(o) / median_r t_r(sgd)
+    overhead(o) = min_r t_r(o) / min_r t_r(sgd)
 
 A whole step -- forward, loss, backward, update -- is timed, through ``fit`` itself, since the
 update is all that differs and what matters is its share of the step.
 """
 from __future__ import annotations
 
-import statistics
 import time
 
 import numpy
@@ -27,8 +27,8 @@ from .workloads import Workload, load_splits
 __all__ = ["step_seconds"]
 
 
-def step_seconds(workload: Workload, optimizers: list[str], rounds: int = 5, seed: int = 0) -> dict:
-    """``{optimizer: median seconds per training step}`` over ``rounds`` interleaved epochs
+def step_seconds(workload: Workload, optimizers: list[str], rounds: int = 15, seed: int = 0) -> dict:
+    """``{optimizer: least seconds per training step}`` over ``rounds`` interleaved epochs
     (module docstring), each optimizer at its PyTorch defaults (the rate does not change the cost)."""
     splits = load_splits(workload)
     sizes = [splits.X_train.shape[1], *workload.hidden, splits.n_outputs]
@@ -45,4 +45,4 @@ def step_seconds(workload: Workload, optimizers: list[str], rounds: int = 5, see
                     batch_size=workload.batch_size, seed=seed)
             if round_index:
                 timings[name].append((time.perf_counter() - started) / n_steps)
-    return {name: statistics.median(values) for name, values in timings.items()}
+    return {name: min(values) for name, values in timings.items()}
