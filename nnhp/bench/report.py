@@ -237,6 +237,9 @@ def plot_lr_sensitivity(result: BenchmarkResult, path: str) -> str:
             axis.axhline(workload["target"], color="black", linewidth=0.8, linestyle=":")
         axis.set(title=workload["name"], xlabel="learning rate", ylabel=f"final validation {workload['metric']}",
                  xscale="log", yscale="log")
+        if workload["metric"] == "loss" and math.isfinite(workload["target"]) and workload["target"] > 0:
+            # A nearly diverged run's loss of 1e9 would flatten everything that matters.
+            axis.set_ylim(top=min(axis.get_ylim()[1], 100 * workload["target"]))
     axes[0].legend(fontsize=6)
     figure.tight_layout()
     figure.savefig(path, dpi=80)
