@@ -15,6 +15,11 @@ protocol here follows the optimizer benchmarks of the literature (DeepOBS, AlgoP
 
 ``compare_optimizers`` returns a ``Comparison`` with one row per optimizer, the
 per-epoch curves of every seed, and helpers to print a table or draw the curves.
+
+This is the small version: one data set, the learning rate alone. The full benchmark --
+a workload suite, each optimizer tuned over its own hyperparameters in equal studies,
+time to target, performance profiles and the AlgoPerf score, resumable -- is
+:mod:`nnhp.bench` (``nnhp bench optimizers``).
 """
 from __future__ import annotations
 

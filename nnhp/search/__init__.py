@@ -10,7 +10,7 @@
 
 Files, one idea each: ``space.py`` (what may vary), ``trial.py`` (one evaluation),
 ``storage.py`` (where trials are kept; ``sqlite.py`` the file backend), ``study.py`` (the loop), ``searcher.py`` (the protocol
-searchers implement), ``grid.py``, ``random.py``, ``gp.py``, ``hyperband.py``, ``bohb.py``
+searchers implement), ``grid.py``, ``random.py``, ``quasirandom.py``, ``gp.py``, ``hyperband.py``, ``bohb.py``
 (the searchers), ``importance.py`` (which parameters matter, from the trials: PED-ANOVA).
 GPSearch, Hyperband and BOHB load on first use.
 """
@@ -27,7 +27,7 @@ from .trial import Trial, TrialPruned
 
 _LAZY = {"GPSearch": "nnhp.search.gp", "Hyperband": "nnhp.search.hyperband",
          "SuccessiveHalving": "nnhp.search.hyperband", "BOHB": "nnhp.search.bohb",
-         "ASHA": "nnhp.search.asha"}
+         "ASHA": "nnhp.search.asha", "QuasiRandomSearch": "nnhp.search.quasirandom"}
 
 __all__ = ["Space", "Float", "Int", "Choice", "Fixed", "Condition", "EncodedDim", "SpaceError",
            "Study", "Trial", "TrialPruned", "SearchExhausted", "Proposal", "Searcher", "make_searcher",

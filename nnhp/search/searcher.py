@@ -77,6 +77,7 @@ def resolve_seed(seed: int | None) -> int:
 SEARCHERS = {
     "grid": ("nnhp.search.grid", "GridSearch"),
     "random": ("nnhp.search.random", "RandomSearch"),
+    "quasirandom": ("nnhp.search.quasirandom", "QuasiRandomSearch"),
     "gp": ("nnhp.search.gp", "GPSearch"),
     "hyperband": ("nnhp.search.hyperband", "Hyperband"),
     "bohb": ("nnhp.search.bohb", "BOHB"),
@@ -92,7 +93,8 @@ def make_searcher(searcher=None, **kwargs) -> Searcher:
     if isinstance(searcher, str):
         key = searcher.lower().replace("_", "").replace("-", "")
         key = {"gpsearch": "gp", "bayes": "gp", "bayesian": "gp", "randomsearch": "random",
-               "gridsearch": "grid"}.get(key, key)
+               "gridsearch": "grid",
+               "quasirandomsearch": "quasirandom", "halton": "quasirandom"}.get(key, key)
         if key not in SEARCHERS:
             from .._checks import did_you_mean
             raise ValueError(f"unknown searcher {searcher!r}{did_you_mean(key, SEARCHERS)}; expected one of "
