@@ -56,6 +56,27 @@ def test_a_constant_feature_is_centred_not_divided_by_zero():
     assert np.all(np.isfinite(scaler.transform_X(X))) and np.all(scaler.transform_X(X)[:, 0] == 0)
 
 
+def test_a_feature_constant_up_to_rounding_counts_as_constant_but_a_small_one_does_not():
+    # A constant column after someone else's standardization: its std is rounding's residue.
+    residue = 0.05 + np.tile([0.0, 1e-17], 150)
+    assert 0 < np.std(residue) < 1e-16
+    tiny = 1e-10 * np.arange(300.0)                        # small units, real variation
+    scaler = Standardizer.fit(np.column_stack([residue, tiny]), None, scale_targets=False)
+    assert scaler.x_scale[0] == 1.0
+    assert scaler.x_scale[1] == pytest.approx(np.std(tiny))
+
+
+def test_a_tuned_model_on_pre_standardized_data_with_dead_features_predicts_sanely():
+    """Digits' always-blank pixels, standardized by the user first, keep ~1e-17 spreads."""
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    X = (X - X.mean(axis=0)) / np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
+    result = nnhp.tune(X[:400], y[:400], validation_data=(X[400:600], y[400:600]),
+                       **{**SETTINGS, "space": {**SMALL, "loss": "cross_entropy"}})
+    assert np.all(np.abs(result.best_model.layers[0].W) < 1e3)
+    assert evaluate(result.best_model, X[400:600], y[400:600])["accuracy"] == pytest.approx(result.best_value)
+
+
 def test_the_search_does_not_depend_on_the_features_scales():
     """Standardizing first makes each feature's unit irrelevant: the same trials score the same."""
     X, X_val, y, y_val = train_test_split(*_spirals(), 0.25, seed=0)

@@ -15,7 +15,7 @@ folded into the first and the last Dense layer, exactly (up to rounding)::
     first layer:  x_s W + b  =  x (W / scale_x[:, None])  +  (b - (mean_x / scale_x) W)
     last layer:   (h W + b) scale_y + mean_y  =  h (W scale_y)  +  (b scale_y + mean_y)
 
-A feature that is constant on the training rows gets scale 1 (it is only centred). The targets get
+A feature that is constant on the training rows (up to rounding) gets scale 1: it is only centred. The targets get
 one scale for all outputs, the root mean of their variances, so that a validation MSE in
 standardized units is the raw one divided by ``scale_y ** 2`` exactly, even with several outputs:
 the search's values are reported in the data's own units. Class labels are never scaled.
@@ -44,7 +44,10 @@ class Standardizer:
         per-output mean of y and one scale (the root mean of the outputs' variances)."""
         X = np.asarray(X, dtype=np.float64)
         x_scale = X.std(axis=0)
-        x_scale[x_scale == 0] = 1.0                       # a constant feature: centred, not divided by 0
+        # A constant feature is centred, not divided: its std is 0, or rounding's residue (a column
+        # of equal values standardized before gives ~1e-17), which would blow its weights up.
+        magnitude = np.abs(X).max(axis=0) if len(X) else np.zeros(X.shape[1])
+        x_scale[x_scale <= 1e3 * np.finfo(np.float64).eps * magnitude] = 1.0
         if not scale_targets:
             return cls(X.mean(axis=0), x_scale)
         y = np.asarray(y, dtype=np.float64)
