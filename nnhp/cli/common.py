@@ -81,7 +81,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--val-size", type=fraction, default=DATA_DEFAULTS["val_size"],
                        help="fraction of the training part used for validation (default 0.15)")
     group.add_argument("--no-standardize", action="store_true",
-                       help="do not standardize features (standardized with training statistics by default)")
+                       help="do not standardize features, nor (nnhp tune) regression targets "
+                            "(standardized with training statistics by default)")
 
 
 def load_split(args):

@@ -198,7 +198,8 @@ def run_tune(args) -> int:
                            name=settings["name"], metric=metric, patience=settings["patience"],
                            timeout=settings["timeout"], n_workers=n_workers, executor=executor,
                            refit=settings["refit"], stale_after=settings["shared"],
-                           callbacks=progress, fingerprint=data_fingerprint(args, dataset), task=dataset.task)
+                           callbacks=progress, fingerprint=data_fingerprint(args, dataset), task=dataset.task,
+                           standardize=not args.no_standardize)
     except StudyMismatchError as exc:
         raise StorageError(
             f"the study {exc.study_name!r} in {settings['storage']} was created with other settings, so its "

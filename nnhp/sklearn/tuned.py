@@ -34,7 +34,7 @@ class _TunedMLPEstimator(PicklableModel, BaseEstimator):
     def __init__(self, *, searcher=DEFAULT_SEARCHER, n_trials=None, timeout=None, max_total_epochs=None,
                  space=None, max_epochs=None, patience=None, validation_fraction=0.2, refit=True,
                  n_workers=1, random_state=None, dtype="float32", backend=None, blas_threads=1,
-                 verbose=False):
+                 verbose=False, standardize=True):
         self.searcher = searcher
         self.n_trials = n_trials
         self.timeout = timeout
@@ -50,6 +50,7 @@ class _TunedMLPEstimator(PicklableModel, BaseEstimator):
         self.backend = backend
         self.blas_threads = blas_threads
         self.verbose = verbose
+        self.standardize = standardize
 
     def fit(self, X, y):
         """Tune an MLP on (X, y), holding out ``validation_fraction`` of the rows to score the
@@ -62,7 +63,7 @@ class _TunedMLPEstimator(PicklableModel, BaseEstimator):
                       max_total_epochs=self.max_total_epochs, max_epochs=self.max_epochs, patience=self.patience,
                       refit=self.refit, n_workers=self.n_workers, seed=seed, verbose=self.verbose,
                       dtype=self._training_dtype(), backend=self.backend,
-                      blas_threads=self.blas_threads, task=self._task)
+                      blas_threads=self.blas_threads, task=self._task, standardize=self.standardize)
         self.model_ = result.best_model
         self.refit_ = result.refit
         self.best_params_ = result.best_params
@@ -108,6 +109,9 @@ class TunedMLPClassifier(ClassifierOutputs, _TunedMLPEstimator):
         The seed of the split, the searcher, every trial and the refit.
     dtype, backend, blas_threads : as in :class:`~nnhp.sklearn.MLPClassifier`
     verbose : print a progress line after every trial
+    standardize : bool, default True
+        Train the trials on standardized features (and targets, for a regressor); ``model_``
+        takes the raw X all the same (``nnhp.tune``'s ``standardize``).
 
     Attributes
     ----------

@@ -46,6 +46,7 @@ class Problem:
     n_classes: int | None
     metric: str                     # "accuracy" | "loss"
     metric_loss: str                # the loss a trial uses when its params name none
+    mse_factor: float = 1.0         # raw MSE / MSE on the (standardized) targets trained on
 
     @property
     def direction(self) -> str:
@@ -61,7 +62,10 @@ class Problem:
         """``evaluate`` on the validation rows: a classifier under its own loss's decision rule
         (accuracies compare across losses), a regressor by the MSE whatever its training loss."""
         from ..train import evaluate
-        return evaluate(model, self.X_val, self.y_val, loss="mse" if self.task == "regression" else loss)
+        if self.task == "classification":
+            return evaluate(model, self.X_val, self.y_val, loss=loss)
+        scores = evaluate(model, self.X_val, self.y_val, loss="mse")
+        return {**scores, "loss": scores["loss"] * self.mse_factor}      # in the targets' own units
 
     def loss_of(self, params: dict) -> str:
         return params.get("loss", self.metric_loss)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from .build import as_labels, infer_task
 from .catalogue import check_loss_fits, check_name, check_space
 from .objective import SCORED_PARAMS, Problem, TrialObjective
 from .refit import fit_params, refit_rows, seconds_per_epoch
+from .scaling import Standardizer
 from .space import (default_max_epochs, default_params, default_patience, default_space, initial_config,
                     time_capped_max_epochs)
 
@@ -38,6 +39,9 @@ class TuneResult:
     else the search's own (also when the refit failed: ``refit`` is then False and ``refit_note``
     says why); ``search_model`` is always the model the search trained and scored
     (restored from its checkpoint). ``search_seconds`` and ``refit_seconds`` time the two phases.
+    Both models take the raw X (and a regressor predicts the raw y): ``standardizer`` holds the
+    scaling the trials trained under, folded into them (:mod:`nnhp.tuning.scaling`; None with
+    ``standardize=False``).
     """
 
     study: Study
@@ -54,6 +58,7 @@ class TuneResult:
     search_seconds: float = 0.0
     refit_seconds: float = 0.0
     refit_note: str | None = None
+    standardizer: Standardizer | None = field(repr=False, default=None)
 
     @property
     def epochs_spent(self) -> int:
@@ -156,7 +161,8 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
          name: str = "tune", metric: str | None = None, patience: int | None = None, n_workers: int = 1,
          executor=None, stale_after: float | None = None,
          verbose: bool = False, callbacks=(), dtype="float32", backend=None,
-         blas_threads: int | None = 1, fingerprint: dict | None = None, task: str | None = None) -> TuneResult:
+         blas_threads: int | None = 1, fingerprint: dict | None = None, task: str | None = None,
+         standardize: bool = True) -> TuneResult:
     """Search MLP hyperparameters on (X, y), then refit the best on training + validation rows.
 
     Parameters
@@ -203,12 +209,16 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
     verbose : print a progress line after each trial (see ProgressLine)
     callbacks : extra ``callback(study, trial)`` functions
     blas_threads : BLAS threads while tuning (None: leave them alone); see :mod:`nnhp.blas`
+    standardize : train every trial on features standardized with the training rows' mean and
+        standard deviation (and, for regression, standardized targets); the models returned take
+        the raw data all the same, the scaling folded into their first and last layers
+        (:mod:`nnhp.tuning.scaling`). Validation MSEs are reported in the targets' own units.
     fingerprint : what the data is, as a JSON-able dict, stored with a study in ``storage`` in place of
         the hashes of X, y and the validation rows (the CLI gives the data set, its split and seed)
 
     A study in ``storage`` records its *identity*: the data (shape, dtype and content hash of X, y
     and the validation rows, or ``fingerprint``), the validation split and seed, the metric, the
-    loss, and (by the Study itself) the space and direction. Running ``tune`` again on the same
+    loss, ``standardize``, and (by the Study itself) the space and direction. Running ``tune`` again on the same
     study with any of them different raises :class:`~nnhp.search.StudyMismatchError`, naming what
     differs and a free study name; the stored trials are never mixed with other data's.
 
@@ -222,6 +232,9 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
     n_trials, timeout, max_epochs, patience, max_total_epochs = _check_settings(
         n_trials, timeout, max_epochs, patience, n_workers, max_total_epochs, searcher, loss)
     problem = _problem(X, y, validation_data, validation_split, loss, metric, seed, task)
+    standardizer = None
+    if standardize:
+        problem, standardizer = _standardized(problem)
     if max_epochs is None:
         max_epochs = default_max_epochs(len(problem.X))
         # Not for a stored study: timing differs from run to run, and a reopened study must keep
@@ -242,7 +255,7 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
     budgeted = getattr(search, "max_budget", None) is not None
     tuned_space = _space(space, problem, max_epochs, budgeted, loss)
     identity = {**_identity(fingerprint, X, y, validation_data, validation_split, seed, problem, loss),
-                "max_epochs": max_epochs}     # the trials' lengths (and Hyperband's rungs)
+                "max_epochs": max_epochs, "standardize": bool(standardize)}     # the trials' lengths (and Hyperband's rungs)
     study = Study(tuned_space, search, direction=problem.direction, storage=storage, name=name, identity=identity,
                   fail_stale=True if stale_after is None else stale_after)
     objective = TrialObjective(problem, study, max_epochs=max_epochs, patience=patience, seed=seed,
@@ -272,13 +285,27 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
                 progress.close()
         best = incumbent(study, problem, budgeted)
         search_model = _search_model(study, best, objective)
+        if standardizer is not None:
+            standardizer.fold_into(search_model)
         search_seconds = time.monotonic() - started
         result = TuneResult(study, dict(best.params), search_model, best.value, problem.metric, best,
                             search_model=search_model, max_epochs=max_epochs, space=tuned_space,
-                            search_seconds=search_seconds)
+                            search_seconds=search_seconds, standardizer=standardizer)
         if refit:
             _refit(result, problem, seed, dtype, backend)
+            if result.refit and standardizer is not None:
+                standardizer.fold_into(result.best_model)
     return result
+
+
+def _standardized(problem: Problem) -> tuple[Problem, Standardizer]:
+    """The problem on standardized features (and regression targets), and the scaling used:
+    the training rows' statistics, applied to the validation rows alike."""
+    scaler = Standardizer.fit(problem.X, problem.y, scale_targets=problem.task == "regression")
+    scaled = replace(problem, X=scaler.transform_X(problem.X), X_val=scaler.transform_X(problem.X_val),
+                     y=scaler.transform_y(problem.y), y_val=scaler.transform_y(problem.y_val),
+                     mse_factor=scaler.mse_factor)
+    return scaled, scaler
 
 
 def incumbent(study, problem: Problem, budgeted: bool):
