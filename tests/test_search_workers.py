@@ -185,6 +185,22 @@ def test_a_failing_worker_initializer_fails_each_task_with_its_reason():
         pool.shutdown()
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity on this OS")
+def test_workers_share_out_the_cores_this_process_may_use_not_the_machines():
+    from nnhp.search.workers import ProcessPool
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})            # as under taskset -c 0: one core, whatever the machine has
+    try:
+        pool = ProcessPool(1)
+    finally:
+        os.sched_setaffinity(0, allowed)
+    try:
+        assert pool.blas_threads == 1                   # not os.cpu_count() threads on one core
+        assert pool.submit(os.sched_getaffinity, 0).result(timeout=60) == {min(allowed)}   # the workers inherit it
+    finally:
+        pool.shutdown()
+
+
 def test_any_concurrent_futures_executor_runs_the_trials():
     study = Study(_space(), RandomSearch(seed=0))
     with ProcessPoolExecutor(2) as pool:

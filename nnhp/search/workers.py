@@ -238,10 +238,20 @@ class _Worker:
 _ENV_LOCK = threading.Lock()
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the OS has one (``taskset``,
+    a container's cpuset), which ``os.cpu_count()`` -- every core of the machine -- overstates."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):        # macOS, Windows: no affinity call
+        return os.cpu_count() or 1
+
+
 class ProcessPool(Executor):
     """``n_workers`` spawned worker processes; a dead worker fails only its own task (module docstring).
 
-    ``blas_threads``: BLAS threads per worker (default: the machine's cores shared out, at least 1).
+    ``blas_threads``: BLAS threads per worker (default: the cores this process may use shared out,
+    at least 1; see :func:`usable_cores`).
     ``initializer(*initargs)`` runs in each worker when it starts (a replacement's too), as in
     ``concurrent.futures``; if it raises, every task sent to that worker fails with its reason.
     """
@@ -250,7 +260,7 @@ class ProcessPool(Executor):
         if n_workers < 1:
             raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
         self.n_workers = int(n_workers)
-        self.blas_threads = blas_threads or max(1, (os.cpu_count() or 1) // self.n_workers)
+        self.blas_threads = blas_threads or max(1, usable_cores() // self.n_workers)
         self._start_args = (self.blas_threads, initializer, tuple(initargs))
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
