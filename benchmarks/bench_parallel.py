@@ -7,6 +7,7 @@
 Each run is ``nnhp tune --data digits --searcher random --trials 30 --max-epochs 27 --workers k``
 in a fresh process (start-up and refit included, as a user sees it); the Dask run is the same
 command with ``--dask ADDRESS`` of a running ``LocalCluster`` of 2 single-threaded worker processes.
+Runs alternate (1, 2, 1, 2, ...), each speed-up against the one-worker run just before it.
 Reported: wall seconds, trials per minute, the speed-up over one worker, the 1-minute load
 average before each run (other processes share the cores), and the best validation accuracy,
 which must not depend on the number of workers (the random searcher proposes the same 30 configs).
@@ -95,19 +96,18 @@ def main(argv=None) -> None:
         return
     print(f"{os.cpu_count()} cores; job: nnhp tune {' '.join(JOB)}")
     print(f"{'run':<12} {'wall s':>7} {'trials/min':>10} {'speed-up':>8} {'load':>5}  best")
-    base = None
     runs = [(f"{k} worker{'s' * (k > 1)}", lambda k=k: run_cli(k)) for k in args.workers]
     if args.dask:
         runs.append(("2 dask", run_dask))
-    for name, run in runs:
-        times = []
-        for _ in range(args.repeats):
+    # Rounds of one run each, so that the other jobs on a shared machine weigh on every kind of
+    # run alike; a speed-up is against the first kind's run of the same round.
+    for _ in range(args.repeats):
+        base = None
+        for name, run in runs:
             seconds, load, best = run()
-            times.append(seconds)
             print(f"{name:<12} {seconds:7.1f} {60 * TRIALS / seconds:10.1f} "
                   f"{'' if base is None else f'{base / seconds:7.2f}x':>8} {load:5.2f}  {best}", flush=True)
-        if base is None:
-            base = min(times)
+            base = seconds if base is None else base
 
 
 if __name__ == "__main__":

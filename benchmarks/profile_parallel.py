@@ -2,6 +2,7 @@
 
     python benchmarks/profile_parallel.py --workers 1 2       # worker processes
     python benchmarks/profile_parallel.py --workers 2 --dask  # a LocalCluster of 2 processes too
+                                                              # (with and without Dask's profiler)
 
 Runs ``nnhp.tune`` (random searcher, 30 trials, 27 epochs, digits) in this process with each
 objective call timed where it runs (inside the worker), and splits the wall time into:
@@ -62,7 +63,7 @@ def _blas_threads():
 def _digits():
     """The rows ``nnhp tune --data digits`` searches on: its split (test 25%, then validation 15%), standardized."""
     from nnhp.cli.common import DATA_DEFAULTS, load_split
-    args = argparse.Namespace(data="digits", target=None, seed=0, **DATA_DEFAULTS)
+    args = argparse.Namespace(**{**DATA_DEFAULTS, "data": "digits", "seed": 0})
     _, (X, y), (X_val, y_val), _ = load_split(args)
     return X, X_val, y, y_val
 
@@ -124,10 +125,16 @@ def main(argv=None) -> None:
     for k in args.workers:
         profile(k)
     if args.dask:
+        import dask
         from distributed import Client, LocalCluster
-        with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster, \
-                Client(cluster) as client:
-            profile(2, executor=client, label="2 dask workers")
+        # Dask's defaults, then without its statistical profiler (a thread in every worker that
+        # samples the stacks of the running task every 10 ms).
+        for label, config in (("2 dask workers", {}),
+                              ("2 dask workers, profiler off", {"distributed.worker.profile.enabled": False})):
+            with dask.config.set(config), \
+                    LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                 dashboard_address=None) as cluster, Client(cluster) as client:
+                profile(2, executor=client, label=label)
 
 
 if __name__ == "__main__":
