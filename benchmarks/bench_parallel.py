@@ -27,6 +27,35 @@ JOB = ["--data", "digits", "--searcher", "random", "--trials", "30", "--max-epoc
 TRIALS = 30
 
 
+def idle_share(seconds: float = 3.0) -> float | None:
+    """The share of all cores' time spent idle over the next ``seconds`` (Linux ``/proc/stat``;
+    None elsewhere). Unlike the load average it says what is free *now*."""
+    def sample():
+        with open("/proc/stat") as handle:
+            fields = [float(x) for x in handle.readline().split()[1:]]
+        return fields[3] + fields[4], sum(fields)         # idle + iowait, total
+    try:
+        idle_before, total_before = sample()
+        time.sleep(seconds)
+        idle_after, total_after = sample()
+    except OSError:
+        return None
+    return (idle_after - idle_before) / max(total_after - total_before, 1.0)
+
+
+def wait_for_idle_cores(limit_s: float, wanted: float = 0.9) -> float | None:
+    """Wait (up to ``limit_s``) until the cores are ``wanted`` idle; return the idle share seen.
+
+    Linux shares the CPU between *sessions* (``kernel.sched_autogroup_enabled``): while another
+    session keeps the cores busy, all the processes of this one together get about one share,
+    so a second worker gains nothing -- a speed-up can only be measured on idle cores."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        idle = idle_share()
+        if idle is None or idle >= wanted or time.monotonic() >= deadline:
+            return idle
+
+
 def run_cli(workers: int, extra=()) -> tuple[float, float, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     load = os.getloadavg()[0]
@@ -90,12 +119,14 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--dask", action="store_true", help="also 2 Dask workers on 127.0.0.1")
     parser.add_argument("--asha", action="store_true", help="only ASHA against Hyperband, 2 workers each")
+    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                        help="before each round, wait up to this long for the cores to be 90%% idle")
     args = parser.parse_args(argv)
     if args.asha:
         run_asha_against_hyperband()
         return
     print(f"{os.cpu_count()} cores; job: nnhp tune {' '.join(JOB)}")
-    print(f"{'run':<12} {'wall s':>7} {'trials/min':>10} {'speed-up':>8} {'load':>5}  best")
+    print(f"{'run':<12} {'wall s':>7} {'trials/min':>10} {'speed-up':>8} {'load':>5}  best   (idle before)")
     runs = [(f"{k} worker{'s' * (k > 1)}", lambda k=k: run_cli(k)) for k in args.workers]
     if args.dask:
         runs.append(("2 dask", run_dask))
@@ -104,9 +135,11 @@ def main(argv=None) -> None:
     for _ in range(args.repeats):
         base = None
         for name, run in runs:
+            idle = wait_for_idle_cores(args.wait_idle) if args.wait_idle else idle_share()
             seconds, load, best = run()
             print(f"{name:<12} {seconds:7.1f} {60 * TRIALS / seconds:10.1f} "
-                  f"{'' if base is None else f'{base / seconds:7.2f}x':>8} {load:5.2f}  {best}", flush=True)
+                  f"{'' if base is None else f'{base / seconds:7.2f}x':>8} {load:5.2f}  {best}"
+                  + ("" if idle is None else f"  ({100 * idle:.0f}% idle)"), flush=True)
             base = seconds if base is None else base
 
 
