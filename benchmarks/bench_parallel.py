@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))            # this checkout's nnhp for the in-process runs (--asha), as for the CLI's
 JOB = ["--data", "digits", "--searcher", "random", "--trials", "30", "--max-epochs", "27", "--quiet"]
 TRIALS = 30
 
