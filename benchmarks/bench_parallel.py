@@ -23,7 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))            # this checkout's nnhp for the in-process runs (--asha), as for the CLI's
+# This checkout's nnhp everywhere: in process (--asha), in the CLI runs and in Dask's worker processes.
+sys.path.insert(0, str(ROOT))
+os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
 JOB = ["--data", "digits", "--searcher", "random", "--trials", "30", "--max-epochs", "27", "--quiet"]
 TRIALS = 30
 
@@ -58,11 +60,10 @@ def wait_for_idle_cores(limit_s: float, wanted: float = 0.9) -> float | None:
 
 
 def run_cli(workers: int, extra=()) -> tuple[float, float, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     load = os.getloadavg()[0]
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "nnhp", "tune", *JOB, "--workers", str(workers), *extra],
-                          env=env, capture_output=True, text=True, check=True)
+                          capture_output=True, text=True, check=True)
     seconds = time.monotonic() - started
     best = re.search(r"best validation accuracy: ([0-9.]+%)", done.stdout + done.stderr)
     return seconds, load, best.group(1) if best else "?"
