@@ -373,11 +373,15 @@ class ProcessPool(Executor):
         self._wakeup_w.send(b"")
         if wait or kill:
             self._thread.join()
-            for worker in list(self._workers):
+            workers = list(self._workers)
+            # Tell every worker to stop before waiting for any: they wind down (an interpreter
+            # with numba loaded takes a few tenths of a second to exit) side by side, not in turn.
+            for worker in workers:
                 try:
                     worker.conn.send(None)
                 except OSError:
                     pass
+            for worker in workers:
                 worker.process.join(timeout=5.0)
                 if worker.process.is_alive():
                     worker.process.kill()
