@@ -177,15 +177,21 @@ def _plain(value):
 
 
 # --- worker processes ------------------------------------------------------------------------------
-def _worker_main(conn, blas_threads, initializer=None, initargs=()) -> None:
+def _worker_main(conn, blas_threads, initialized: bool = False) -> None:
     try:
         import threadpoolctl
         threadpoolctl.threadpool_limits(limits=blas_threads)
     except ImportError:       # pragma: no cover - the environment variables set at spawn still hold
         pass
     failed_start = None
-    if initializer is not None:
+    if initialized:           # the first message: (initializer, initargs), pickled once for every worker
         try:
+            message = conn.recv_bytes()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return
+        initializer = None
+        try:
+            initializer, initargs = pickle.loads(message)
             initializer(*initargs)
         except BaseException as exc:          # noqa: BLE001 - every task hears of it, the worker lives on
             failed_start = RuntimeError(f"the worker's initializer {getattr(initializer, '__name__', initializer)!r} "
@@ -211,9 +217,12 @@ def _worker_main(conn, blas_threads, initializer=None, initargs=()) -> None:
 
 
 class _Worker:
-    def __init__(self, context, blas_threads: int, initializer=None, initargs=()):
+    """One worker process and the pipe to it. ``init_message``: the pickled (initializer, initargs),
+    sent as its first message (see :meth:`ProcessPool.__init__` for why not as a start argument)."""
+
+    def __init__(self, context, blas_threads: int, init_message: bytes | None = None):
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child, blas_threads, initializer, initargs),
+        self.process = context.Process(target=_worker_main, args=(child, blas_threads, init_message is not None),
                                        daemon=True, name="nnhp-worker")
         with _ENV_LOCK:
             saved = {key: os.environ.get(key) for key in BLAS_ENV_VARS}
@@ -229,6 +238,15 @@ class _Worker:
         child.close()
         self.future: Future | None = None
         self.kill_reason: str | None = None
+        self._init_message = init_message
+
+    def initialize(self) -> None:
+        """Send the initializer; blocks until the process reads it (its death shows on the sentinel)."""
+        if self._init_message is not None:
+            try:
+                self.conn.send_bytes(self._init_message)
+            except OSError:
+                pass
 
     @property
     def pid(self) -> int:
@@ -261,13 +279,20 @@ class ProcessPool(Executor):
             raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
         self.n_workers = int(n_workers)
         self.blas_threads = blas_threads or max(1, usable_cores() // self.n_workers)
-        self._start_args = (self.blas_threads, initializer, tuple(initargs))
+        # The initializer and its arguments (with Study.optimize, the objective and its data set) are
+        # pickled once, and sent to each worker after *all* have been started: as a start argument a
+        # large one would hold Process.start() until that child had booted and read it, and the
+        # workers would start one after another instead of side by side.
+        init_message = None if initializer is None else pickle.dumps((initializer, tuple(initargs)))
+        self._start_args = (self.blas_threads, init_message)
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._wakeup_r, self._wakeup_w = self._context.Pipe(duplex=False)
         self._queue: list[tuple[Future, bytes]] = []
         self._shutdown = False
         self._workers = [_Worker(self._context, *self._start_args) for _ in range(self.n_workers)]
+        for worker in self._workers:
+            worker.initialize()
         self._thread = threading.Thread(target=self._run, name="nnhp-process-pool", daemon=True)
         self._thread.start()
 
@@ -357,6 +382,7 @@ class ProcessPool(Executor):
             self._workers.pop(index)
         else:
             self._workers[index] = _Worker(self._context, *self._start_args)
+            self._workers[index].initialize()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False, kill: bool = False) -> None:
         """Stop the workers once their tasks are done (``kill``: now, failing their tasks)."""
