@@ -567,6 +567,7 @@ class Study:
 
         def submit(task: dict):
             return pool.submit(run_installed_task, task) if own_pool else pool.submit(run_task, sent, task)
+
         running: dict = {}                         # future -> (trial, submitted at)
         abandoned: set = set()
         try:
