@@ -1,4 +1,7 @@
 """nnhp/data.py: input validation messages, CSV loading, splits, standardization, data sets."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -251,6 +254,19 @@ def test_digits_loads_when_scikit_learn_is_installed():
     digits = data.load_digits()
     assert digits.X.shape == (1797, 64) and digits.y.shape == (1797,)
     assert digits.n_classes == 10 and digits.X.min() == 0 and digits.X.max() == 16
+
+
+def test_digits_are_scikit_learns_and_load_without_importing_it():
+    """Read from scikit-learn's own file: the same numbers, without its 2 s import (issue 11)."""
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    code = ("import sys; from nnhp.data import load_digits; d = load_digits(); "
+            "print(d.X.shape, [m for m in ('sklearn', 'scipy') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "(1797, 64) []"
+    ours, theirs = data.load_digits(), sklearn_datasets.load_digits()
+    np.testing.assert_array_equal(ours.X, theirs.data)
+    np.testing.assert_array_equal(ours.y, theirs.target)
+    assert ours.X.dtype == np.float64 and ours.y.dtype == np.int64
 
 
 # --- the CSV target rule (issue 12) --------------------------------------------------------------------

@@ -5,6 +5,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -172,3 +173,102 @@ def test_a_schema_1_file_is_migrated_and_its_studies_adopt_an_identity(tmp_path)
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT value FROM nnhp_meta WHERE key = 'version'").fetchone()[0] == "2"
         assert json.loads(db.execute("SELECT identity FROM studies").fetchone()[0]) == {"data": "a"}
+
+
+# --- several processes writing one file (issue 11) --------------------------------------------------
+# A child process: open the study, say "ready", wait for "go", then create, report on and finish
+# trials as fast as it can; print the trial numbers it got and its slowest write.
+WRITER = """
+import json, sys, time
+from nnhp.search import SQLiteStorage
+storage = SQLiteStorage(sys.argv[1], timeout=float(sys.argv[2]))
+study_id, _, _ = storage.open_study("shared", "minimize", None)
+print("ready", flush=True)
+sys.stdin.readline()
+numbers, slowest = [], 0.0
+for i in range(int(sys.argv[3])):
+    started = time.monotonic()
+    trial = storage.create_trial(study_id, {"i": i}, None, None, {})
+    slowest = max(slowest, time.monotonic() - started)
+    for step in range(3):
+        storage.report(study_id, trial.id, step, 0.1 * step)
+    storage.set_trial_attr(study_id, trial.id, "writer", sys.argv[4])
+    storage.finish_trial(study_id, trial.id, "complete", float(i), None)
+    numbers.append(trial.id)
+print(json.dumps({"numbers": numbers, "slowest": slowest}), flush=True)
+"""
+
+
+def test_writers_in_several_processes_wait_out_a_held_lock_and_every_write_lands(tmp_path):
+    """Four processes create a new study file together, then write while another connection
+    holds the write lock for 2 s (1 s less than their busy timeout): they wait, none fails."""
+    import sys
+    path, n_writers, n_trials, timeout, hold = tmp_path / "shared.db", 4, 15, 3.0, 2.0
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(timeout), str(n_trials), f"w{k}"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for k in range(n_writers)]
+    try:
+        for writer in writers:                      # all opened the file (racing to create it) without error
+            assert writer.stdout.readline().strip() == "ready", writer.communicate(timeout=30)[1]
+        locker = sqlite3.connect(path, isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")
+        for writer in writers:
+            writer.stdin.write("go\n")
+            writer.stdin.flush()
+        time.sleep(hold)
+        locker.execute("COMMIT")
+        outputs = [writer.communicate(timeout=60) for writer in writers]
+    finally:
+        for writer in writers:
+            writer.kill()
+    for writer, (out, err) in zip(writers, outputs):
+        assert writer.returncode == 0 and "locked" not in err, err
+    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    assert max(result["slowest"] for result in results) >= hold - 0.5     # they really waited for the lock
+    numbers = sorted(n for result in results for n in result["numbers"])
+    assert numbers == list(range(n_writers * n_trials))                  # unique, none lost
+    storage = SQLiteStorage(path, read_only=True)
+    study_id, _, _ = storage.open_study("shared", None, None)
+    trials = storage.get_trials(study_id)
+    assert len(trials) == n_writers * n_trials
+    assert all(t.state == "complete" and t.intermediate == {0: 0.0, 1: 0.1, 2: 0.2} for t in trials)
+    assert sorted(t.attrs["writer"] for t in trials) == sorted(f"w{k}" for k in range(n_writers) for _ in range(n_trials))
+
+
+def test_a_lock_held_past_the_timeout_is_a_storage_error_naming_the_file_and_the_timeout(tmp_path):
+    path = tmp_path / "s.db"
+    storage = SQLiteStorage(path, timeout=0.3)
+    study_id, _, _ = storage.open_study("s", "minimize", None)
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    started = time.monotonic()
+    with pytest.raises(StorageError, match=r"s\.db'.*database is locked.*busy timeout of 0\.3 s") as caught:
+        storage.create_trial(study_id, {}, None, None, {})
+    assert time.monotonic() - started >= 0.25                               # it waited before giving up
+    assert not isinstance(caught.value, sqlite3.Error)
+    assert storage.get_trials(study_id) == []                               # reads go on meanwhile (WAL)
+    locker.execute("COMMIT")
+    assert storage.create_trial(study_id, {}, None, None, {}).id == 0
+
+
+def test_a_file_another_connection_is_writing_in_rollback_mode_is_waited_for(tmp_path):
+    """SQLite refuses at once, without its busy timeout, to switch a file to WAL while another
+    connection writes it in rollback-journal mode (the sqlite3 shell, say); opening it waits instead."""
+    import threading
+    path = tmp_path / "new.db"
+    locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    locker.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.5, locker.execute, ("COMMIT",)).start()
+    started = time.monotonic()
+    storage = SQLiteStorage(path, timeout=5.0)
+    assert time.monotonic() - started >= 0.4
+    assert storage._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    study_id, _, _ = storage.open_study("s", "minimize", None)
+    assert storage.create_trial(study_id, {}, None, None, {}).id == 0
+
+
+def test_the_busy_timeout_is_checked_and_travels_with_a_pickled_storage(tmp_path):
+    import pickle
+    with pytest.raises(ValueError, match="timeout must be a non-negative number of seconds, got -1"):
+        SQLiteStorage(tmp_path / "s.db", timeout=-1)
+    assert pickle.loads(pickle.dumps(SQLiteStorage(tmp_path / "s.db", timeout=7.5))).timeout == 7.5

@@ -61,6 +61,25 @@ def budget_objective(trial):
     return (trial.params["x"] - 0.2) ** 2 + 1.0 / trial.budget
 
 
+class CountingObjective:
+    """Counts the trials this copy of it ran: a copy per worker, not per trial, counts past 1."""
+
+    def __init__(self):
+        self.data = np.zeros(100_000)          # 800 kB, like a data set: worth sending once
+        self.calls = 0
+
+    def __call__(self, trial):
+        self.calls += 1
+        trial.set_attr("copy", f"{os.getpid()}:{id(self)}")
+        trial.set_attr("calls", self.calls)
+        time.sleep(0.05)
+        return trial.params["x"] ** 2
+
+
+def _raise_at_start():
+    raise OSError("no GPU here")
+
+
 def test_trials_run_in_worker_processes_and_what_they_record_comes_back():
     study = Study(_space(), RandomSearch(seed=0))
     study.optimize(recording_objective, n_trials=6, n_workers=2)
@@ -142,6 +161,46 @@ def test_a_trial_past_its_timeout_is_stopped_and_failed():
     assert all(t.state == "complete" for t in trials if t.id != 1)
 
 
+def test_the_objective_is_sent_to_each_worker_process_once_not_with_every_trial():
+    study = Study(_space(), RandomSearch(seed=0))
+    study.optimize(CountingObjective(), n_trials=8, n_workers=2)
+    trials = study.trials
+    assert all(t.state == "complete" for t in trials)
+    copies = {t.attrs["copy"] for t in trials}
+    assert len(copies) == len({t.attrs["worker"] for t in trials}) <= 2      # one copy per worker process
+    for copy in copies:                          # and that copy ran each of its worker's trials in turn
+        assert sorted(t.attrs["calls"] for t in trials if t.attrs["copy"] == copy) == \
+            list(range(1, 1 + sum(t.attrs["copy"] == copy for t in trials)))
+
+
+def test_a_failing_worker_initializer_fails_each_task_with_its_reason():
+    from nnhp.search.workers import ProcessPool
+    pool = ProcessPool(1, initializer=_raise_at_start)
+    try:
+        future = pool.submit(os.getpid)
+        with pytest.raises(RuntimeError, match="initializer '_raise_at_start' failed: OSError: no GPU here"):
+            future.result(timeout=60)
+        assert len(set(pool.pids)) == 1            # the worker lives on (no restart loop)
+    finally:
+        pool.shutdown()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity on this OS")
+def test_workers_share_out_the_cores_this_process_may_use_not_the_machines():
+    from nnhp.search.workers import ProcessPool
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})            # as under taskset -c 0: one core, whatever the machine has
+    try:
+        pool = ProcessPool(1)
+    finally:
+        os.sched_setaffinity(0, allowed)
+    try:
+        assert pool.blas_threads == 1                   # not os.cpu_count() threads on one core
+        assert pool.submit(os.sched_getaffinity, 0).result(timeout=60) == {min(allowed)}   # the workers inherit it
+    finally:
+        pool.shutdown()
+
+
 def test_any_concurrent_futures_executor_runs_the_trials():
     study = Study(_space(), RandomSearch(seed=0))
     with ProcessPoolExecutor(2) as pool:
@@ -187,6 +246,22 @@ def test_dask_cluster_runs_the_trials():
     trials = study.trials
     assert len(trials) == 4 and all(t.state == "complete" for t in trials)
     assert os.getpid() not in {t.attrs["pid"] for t in trials}
+
+
+def test_dask_workers_get_the_objective_scattered_once():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        study = Study(_space(), RandomSearch(seed=0))
+        study.optimize(CountingObjective(), n_trials=8, n_workers=2, executor=client.get_executor())
+    trials = study.trials
+    assert all(t.state == "complete" for t in trials)
+    by_copy = {}
+    for t in trials:
+        by_copy.setdefault(t.attrs["copy"], []).append(t.attrs["calls"])
+    assert len(by_copy) <= 2 and sorted(len(calls) for calls in by_copy.values()) != [1] * len(trials)
+    for calls in by_copy.values():
+        assert sorted(calls) == list(range(1, len(calls) + 1))
 
 
 # --- several processes on one SQLite study ----------------------------------------------------------

@@ -6,7 +6,15 @@
   the change it was in the middle of -- never a trial that had been told. (``synchronous=NORMAL``:
   durable against a crashed or killed process; a power cut may lose the last few commits.)
 * Trial numbers are allocated inside ``BEGIN IMMEDIATE`` transactions, so several processes may
-  share one study.
+  share one study. Every write is such a transaction: it takes the file's write lock before it
+  reads what it will change, so a read-then-write (the next trial number, a trial's attributes)
+  is never interleaved with another process's.
+* Under contention a writer *waits* for the lock, up to ``timeout`` seconds (default 60; SQLite's
+  busy timeout, which retries with short sleeps), instead of failing at once with "database is
+  locked". A lock held longer than that is a :class:`StorageError` naming the file and the
+  timeout. (SQLite does not wait on its own for one thing: switching a file to WAL while another
+  connection is writing it in rollback-journal mode -- a file made or converted by other tools;
+  that switch is retried here until the same timeout.)
 * Checkpoints are stored as ``.npz`` blobs (``np.savez`` into memory, read back with
   ``allow_pickle=False``): arrays only, nothing executable.
 * Searchers read every trial on every ask. The parsed trials are kept, and handed out as
@@ -52,6 +60,9 @@ from .trial import COMPLETE, FAILED, INTERRUPTED, PRUNED, RUNNING, Trial
 __all__ = ["SQLiteStorage", "open_storage"]
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
+
+#: Seconds a write waits for another connection's write lock before it fails (SQLite's busy timeout).
+DEFAULT_TIMEOUT = 60.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS nnhp_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -122,9 +133,12 @@ def _read_only_uri(path: str) -> str:
 class SQLiteStorage(Storage):
     """Trials in an SQLite file; see the module docstring."""
 
-    def __init__(self, path: str | os.PathLike, *, read_only: bool = False):
+    def __init__(self, path: str | os.PathLike, *, read_only: bool = False, timeout: float = DEFAULT_TIMEOUT):
         self.path = os.fspath(path)
         self.read_only = bool(read_only)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
+            raise ValueError(f"timeout must be a non-negative number of seconds, got {timeout!r}")
+        self.timeout = float(timeout)
         self._lock = threading.RLock()
         self._commits = 0                 # transactions this connection committed
         self._parsed = {}                 # study_id -> (file version, parsed trials): see get_trials
@@ -139,7 +153,7 @@ class SQLiteStorage(Storage):
         # autocommit mode (isolation_level=None): we open every transaction ourselves.
         self._db = self._connect(self.path)
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._use_wal()
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._prepare_schema()
@@ -155,21 +169,38 @@ class SQLiteStorage(Storage):
 
     def __getstate__(self) -> dict:
         # A connection cannot travel (a fitted nnhp.sklearn estimator carries its study): the file is the record.
-        return {"path": self.path, "read_only": self.read_only}
+        return {"path": self.path, "read_only": self.read_only, "timeout": self.timeout}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["path"], read_only=state["read_only"])
+        self.__init__(state["path"], read_only=state["read_only"], timeout=state.get("timeout", DEFAULT_TIMEOUT))
+
+    def _use_wal(self) -> None:
+        """Put the file in WAL mode (a no-op when it already is). SQLite answers "database is
+        locked" at once, without its busy timeout, when another connection is writing the file in
+        rollback-journal mode (its write lock blocks the switch, and SQLite does not wait for it), so
+        the switch is retried here, with short sleeps, for the same ``timeout``."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.01)
 
     def _damaged(self, exc) -> str:
         if "locked" in str(exc) or "busy" in str(exc):
-            return f"study file {self.path!r}: {exc} (another process holds it)"
+            return (f"study file {self.path!r}: {exc} -- another connection held it for longer than the "
+                    f"busy timeout of {self.timeout:g} s (SQLiteStorage(timeout=...))")
         if "readonly" in str(exc) or "read-only" in str(exc):
             return f"study file {self.path!r}: {exc} (no permission to write it)"
         return f"study file {self.path!r} cannot be read as an nnhp study database: {exc}"
 
     def _connect(self, target: str, uri: bool = False):
         try:
-            return sqlite3.connect(target, timeout=60.0, isolation_level=None, check_same_thread=False, uri=uri)
+            return sqlite3.connect(target, timeout=self.timeout, isolation_level=None, check_same_thread=False,
+                                   uri=uri)
         except _DAMAGE as exc:
             raise StorageError(f"study file {self.path!r} cannot be opened: {exc}") from None
 
@@ -202,7 +233,7 @@ class SQLiteStorage(Storage):
         """Check, through a read-only connection, that the existing file is an nnhp study database
         this version can use; nothing is written, whatever the outcome."""
         try:
-            db = sqlite3.connect(_read_only_uri(self.path), uri=True, timeout=60.0)
+            db = sqlite3.connect(_read_only_uri(self.path), uri=True, timeout=self.timeout)
         except _DAMAGE as exc:
             raise StorageError(f"study file {self.path!r} cannot be opened: {exc}") from None
         try:

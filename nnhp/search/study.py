@@ -550,11 +550,12 @@ class Study:
         writes back what the trial recorded, and tells (see :mod:`nnhp.search.workers`)."""
         from concurrent.futures import FIRST_COMPLETED, wait
 
-        from .workers import ProcessPool, make_task, run_task
+        from .workers import ProcessPool, install_objective, make_task, run_installed_task, run_task, send_once
 
+        # The objective (with nnhp.tune's, the data set) goes to each worker once, not with every task.
         own_pool = executor == "processes"
         if own_pool:
-            pool = ProcessPool(n_workers)
+            pool = ProcessPool(n_workers, initializer=install_objective, initargs=(objective,))
         elif isinstance(executor, Executor):
             pool = executor
         elif hasattr(executor, "get_executor"):
@@ -562,6 +563,11 @@ class Study:
         else:
             raise TypeError(f"executor must be 'threads', 'processes', a concurrent.futures.Executor or a "
                             f"dask.distributed.Client, got {type(executor).__name__}")
+        sent = None if own_pool else send_once(objective, executor)
+
+        def submit(task: dict):
+            return pool.submit(run_installed_task, task) if own_pool else pool.submit(run_task, sent, task)
+
         running: dict = {}                         # future -> (trial, submitted at)
         abandoned: set = set()
         try:
@@ -570,7 +576,7 @@ class Study:
                     parent = None if trial.parent_id is None else self.storage.load_checkpoint(
                         self.study_id, trial.parent_id)
                     blas = pool.blas_threads if own_pool else 1
-                    future = pool.submit(run_task, objective, make_task(trial, parent, blas))
+                    future = submit(make_task(trial, parent, blas))
                     running[future] = (trial, time.monotonic())
                 if not running:
                     return

@@ -23,9 +23,19 @@ Two kinds of executors run tasks:
 
 Spawned workers import the module that defines the objective, so a script that runs a study
 in worker processes starts it under ``if __name__ == "__main__":``, as with any spawned pool.
-The objective is pickled with each task, so it must be picklable: a module-level function or an
-instance of a module-level class (``nnhp.tune``'s is). Lambdas and functions defined inside
-other functions are not; :func:`check_picklable` says so, naming the objective.
+The objective must be picklable: a module-level function or an instance of a module-level class
+(``nnhp.tune``'s is). Lambdas and functions defined inside other functions are not;
+:func:`check_picklable` says so, naming the objective.
+
+The objective travels once per worker, not with every task
+----------------------------------------------------------
+``nnhp.tune``'s objective carries the whole data set (digits: about 1 MB pickled), and a search
+sends hundreds of tasks. So a :class:`ProcessPool` hands it to each worker once, at start-up
+(:func:`install_objective`, its initializer), and a task names only the trial
+(:func:`run_installed_task`); on Dask it is scattered to the workers once (:func:`send_once`)
+and each task refers to that copy. Only an arbitrary ``concurrent.futures`` executor gets it
+with every task. A worker therefore keeps *one* copy of the objective for all the trials it
+runs, as threads do: an objective that changes its own state sees its earlier trials' changes.
 """
 from __future__ import annotations
 
@@ -40,7 +50,8 @@ from multiprocessing.connection import wait as wait_connections
 
 from .trial import Trial, TrialPruned, check_checkpoint
 
-__all__ = ["ProcessPool", "WorkerDied", "run_task", "make_task", "check_picklable", "BLAS_ENV_VARS"]
+__all__ = ["ProcessPool", "WorkerDied", "run_task", "make_task", "check_picklable", "BLAS_ENV_VARS",
+           "install_objective", "run_installed_task", "send_once"]
 
 #: Environment variables that cap the threads of the common BLAS/OpenMP libraries.
 BLAS_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
@@ -127,6 +138,35 @@ def run_task(objective, task: dict) -> dict:
     return {"outcome": outcome, "ops": storage.ops, "worker": worker}
 
 
+# --- the objective, sent once per worker (module docstring) -------------------------------------------
+_installed_objective = None         # in a worker process: what install_objective() received
+
+
+def install_objective(objective) -> None:
+    """A :class:`ProcessPool` initializer: keep ``objective`` for every task this worker runs."""
+    global _installed_objective
+    _installed_objective = objective
+
+
+def run_installed_task(task: dict) -> dict:
+    """:func:`run_task` with the objective :func:`install_objective` gave this worker."""
+    if _installed_objective is None:
+        raise RuntimeError("no objective was installed in this worker (ProcessPool(initializer=install_objective))")
+    return run_task(_installed_objective, task)
+
+
+def send_once(objective, executor):
+    """What to pass as the objective with each task on ``executor``: on Dask (a ``Client`` or its
+    ``get_executor()``), a future of one copy scattered to every worker, which Dask hands each
+    task in place of the future; anywhere else the objective itself."""
+    client = executor if hasattr(executor, "get_executor") else getattr(executor, "_client", None)
+    if not hasattr(client, "scatter"):
+        return objective
+    # hash=False: no key derived from hashing the data set; broadcast: each worker gets it now,
+    # instead of fetching it from a peer on its first task.
+    return client.scatter(objective, broadcast=True, hash=False)
+
+
 def _plain(value):
     """What the objective returned, in a form that pickles (the study judges it)."""
     try:
@@ -137,12 +177,25 @@ def _plain(value):
 
 
 # --- worker processes ------------------------------------------------------------------------------
-def _worker_main(conn, blas_threads) -> None:
+def _worker_main(conn, blas_threads, initialized: bool = False) -> None:
     try:
         import threadpoolctl
         threadpoolctl.threadpool_limits(limits=blas_threads)
     except ImportError:       # pragma: no cover - the environment variables set at spawn still hold
         pass
+    failed_start = None
+    if initialized:           # the first message: (initializer, initargs), pickled once for every worker
+        try:
+            message = conn.recv_bytes()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return
+        initializer = None
+        try:
+            initializer, initargs = pickle.loads(message)
+            initializer(*initargs)
+        except BaseException as exc:          # noqa: BLE001 - every task hears of it, the worker lives on
+            failed_start = RuntimeError(f"the worker's initializer {getattr(initializer, '__name__', initializer)!r} "
+                                        f"failed: {type(exc).__name__}: {exc}")
     while True:
         try:
             message = conn.recv()
@@ -151,6 +204,8 @@ def _worker_main(conn, blas_threads) -> None:
         if message is None:
             return
         try:
+            if failed_start is not None:
+                raise failed_start
             fn, args = pickle.loads(message)
             reply = (True, fn(*args))
         except BaseException as exc:          # noqa: BLE001 - sent back, the worker lives on
@@ -162,10 +217,13 @@ def _worker_main(conn, blas_threads) -> None:
 
 
 class _Worker:
-    def __init__(self, context, blas_threads: int):
+    """One worker process and the pipe to it. ``init_message``: the pickled (initializer, initargs),
+    sent as its first message (see :meth:`ProcessPool.__init__` for why not as a start argument)."""
+
+    def __init__(self, context, blas_threads: int, init_message: bytes | None = None):
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child, blas_threads), daemon=True,
-                                       name="nnhp-worker")
+        self.process = context.Process(target=_worker_main, args=(child, blas_threads, init_message is not None),
+                                       daemon=True, name="nnhp-worker")
         with _ENV_LOCK:
             saved = {key: os.environ.get(key) for key in BLAS_ENV_VARS}
             os.environ.update({key: str(blas_threads) for key in BLAS_ENV_VARS})
@@ -180,6 +238,15 @@ class _Worker:
         child.close()
         self.future: Future | None = None
         self.kill_reason: str | None = None
+        self._init_message = init_message
+
+    def initialize(self) -> None:
+        """Send the initializer; blocks until the process reads it (its death shows on the sentinel)."""
+        if self._init_message is not None:
+            try:
+                self.conn.send_bytes(self._init_message)
+            except OSError:
+                pass
 
     @property
     def pid(self) -> int:
@@ -189,23 +256,43 @@ class _Worker:
 _ENV_LOCK = threading.Lock()
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the OS has one (``taskset``,
+    a container's cpuset), which ``os.cpu_count()`` -- every core of the machine -- overstates."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):        # macOS, Windows: no affinity call
+        return os.cpu_count() or 1
+
+
 class ProcessPool(Executor):
     """``n_workers`` spawned worker processes; a dead worker fails only its own task (module docstring).
 
-    ``blas_threads``: BLAS threads per worker (default: the machine's cores shared out, at least 1).
+    ``blas_threads``: BLAS threads per worker (default: the cores this process may use shared out,
+    at least 1; see :func:`usable_cores`).
+    ``initializer(*initargs)`` runs in each worker when it starts (a replacement's too), as in
+    ``concurrent.futures``; if it raises, every task sent to that worker fails with its reason.
     """
 
-    def __init__(self, n_workers: int, *, blas_threads: int | None = None):
+    def __init__(self, n_workers: int, *, blas_threads: int | None = None, initializer=None, initargs=()):
         if n_workers < 1:
             raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
         self.n_workers = int(n_workers)
-        self.blas_threads = blas_threads or max(1, (os.cpu_count() or 1) // self.n_workers)
+        self.blas_threads = blas_threads or max(1, usable_cores() // self.n_workers)
+        # The initializer and its arguments (with Study.optimize, the objective and its data set) are
+        # pickled once, and sent to each worker after *all* have been started: as a start argument a
+        # large one would hold Process.start() until that child had booted and read it, and the
+        # workers would start one after another instead of side by side.
+        init_message = None if initializer is None else pickle.dumps((initializer, tuple(initargs)))
+        self._start_args = (self.blas_threads, init_message)
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._wakeup_r, self._wakeup_w = self._context.Pipe(duplex=False)
         self._queue: list[tuple[Future, bytes]] = []
         self._shutdown = False
-        self._workers = [_Worker(self._context, self.blas_threads) for _ in range(self.n_workers)]
+        self._workers = [_Worker(self._context, *self._start_args) for _ in range(self.n_workers)]
+        for worker in self._workers:
+            worker.initialize()
         self._thread = threading.Thread(target=self._run, name="nnhp-process-pool", daemon=True)
         self._thread.start()
 
@@ -294,7 +381,8 @@ class ProcessPool(Executor):
         if self._shutdown and not self._queue:
             self._workers.pop(index)
         else:
-            self._workers[index] = _Worker(self._context, self.blas_threads)
+            self._workers[index] = _Worker(self._context, *self._start_args)
+            self._workers[index].initialize()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False, kill: bool = False) -> None:
         """Stop the workers once their tasks are done (``kill``: now, failing their tasks)."""
@@ -311,11 +399,15 @@ class ProcessPool(Executor):
         self._wakeup_w.send(b"")
         if wait or kill:
             self._thread.join()
-            for worker in list(self._workers):
+            workers = list(self._workers)
+            # Tell every worker to stop before waiting for any: they wind down (an interpreter
+            # with numba loaded takes a few tenths of a second to exit) side by side, not in turn.
+            for worker in workers:
                 try:
                     worker.conn.send(None)
                 except OSError:
                     pass
+            for worker in workers:
                 worker.process.join(timeout=5.0)
                 if worker.process.is_alive():
                     worker.process.kill()
