@@ -427,14 +427,17 @@ def train_test_split(X, y, test_size: float = 0.25, seed=0, stratify: bool = Tru
 class Standardizer:
     """Per-feature standardization: x' = (x - mean) / std, with statistics from the training set.
 
-    Features with zero spread are left centred but unscaled (std taken as 1).
+    Constant features are left centred but unscaled (std taken as 1): those with zero spread, and
+    those whose spread is only rounding's residue -- a column of equal values that was standardized
+    before keeps a std near 1e-17, and dividing by it would blow the column up.
     """
 
     def fit(self, X):
         X = check_X(X)
         self.mean = X.mean(axis=0)
         std = X.std(axis=0)
-        self.std = numpy.where(std > 0, std, 1.0)
+        residue = 1e3 * numpy.finfo(X.dtype).eps * numpy.abs(X).max(axis=0)
+        self.std = numpy.where(std > residue, std, 1.0)
         return self
 
     def transform(self, X):

@@ -199,6 +199,15 @@ def test_standardizer_uses_training_statistics():
     np.testing.assert_allclose(standardize(X_train), Z, rtol=1e-12)
 
 
+def test_standardizer_leaves_a_column_constant_up_to_rounding_unscaled():
+    # A constant column someone standardized before keeps a std of rounding's residue (~1e-17).
+    residue = 0.05 + np.tile([0.0, 1e-17], 150)
+    assert 0 < residue.std() < 1e-16
+    tiny = 1e-10 * np.arange(300.0)                  # small units, real spread: scaled
+    scaler = Standardizer().fit(np.column_stack([residue, tiny]))
+    assert scaler.std[0] == 1.0 and scaler.std[1] == pytest.approx(tiny.std())
+
+
 def test_standardizer_errors():
     with pytest.raises(RuntimeError, match="before fit"):
         Standardizer().transform(np.ones((2, 2)))

@@ -15,7 +15,8 @@ folded into the first and the last Dense layer, exactly (up to rounding)::
     first layer:  x_s W + b  =  x (W / scale_x[:, None])  +  (b - (mean_x / scale_x) W)
     last layer:   (h W + b) scale_y + mean_y  =  h (W scale_y)  +  (b scale_y + mean_y)
 
-A feature that is constant on the training rows (up to rounding) gets scale 1: it is only centred. The targets get
+A feature that is constant on the training rows (up to rounding) gets scale 1: it is only centred
+(:class:`nnhp.data.Standardizer`'s rule, whose statistics these are). The targets get
 one scale for all outputs, the root mean of their variances, so that a validation MSE in
 standardized units is the raw one divided by ``scale_y ** 2`` exactly, even with several outputs:
 the search's values are reported in the data's own units. Class labels are never scaled.
@@ -42,17 +43,15 @@ class Standardizer:
     def fit(cls, X: np.ndarray, y: np.ndarray, scale_targets: bool) -> "Standardizer":
         """The training rows' statistics: per-feature mean and std of X; with ``scale_targets``,
         per-output mean of y and one scale (the root mean of the outputs' variances)."""
-        X = np.asarray(X, dtype=np.float64)
-        x_scale = X.std(axis=0)
-        # A constant feature is centred, not divided: its std is 0, or rounding's residue (a column
-        # of equal values standardized before gives ~1e-17), which would blow its weights up.
-        magnitude = np.abs(X).max(axis=0) if len(X) else np.zeros(X.shape[1])
-        x_scale[x_scale <= 1e3 * np.finfo(np.float64).eps * magnitude] = 1.0
+        from ..data import Standardizer as FeatureStandardizer
+
+        # The features' statistics (constant features, to rounding, only centred) are data.py's.
+        features = FeatureStandardizer().fit(np.asarray(X, dtype=np.float64))
         if not scale_targets:
-            return cls(X.mean(axis=0), x_scale)
+            return cls(features.mean, features.std)
         y = np.asarray(y, dtype=np.float64)
         y_scale = float(np.sqrt(np.mean(y.var(axis=0))))
-        return cls(X.mean(axis=0), x_scale, y.mean(axis=0), y_scale if y_scale > 0 else 1.0)
+        return cls(features.mean, features.std, y.mean(axis=0), y_scale if y_scale > 0 else 1.0)
 
     def transform_X(self, X: np.ndarray) -> np.ndarray:
         return (np.asarray(X, dtype=np.float64) - self.x_mean) / self.x_scale
