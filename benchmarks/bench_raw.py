@@ -60,10 +60,9 @@ def test_score(model, X, y, task: str) -> float:
     return float(1.0 - np.mean((prediction - y) ** 2) / np.var(y))
 
 
-def run(name: str, seed: int, standardize: bool, epoch_budget: int) -> tuple[float, float]:
+def run(X, y, task: str, seed: int, standardize: bool, epoch_budget: int) -> tuple[float, float]:
     import nnhp
     from nnhp.data import train_test_split
-    X, y, task = load(name)
     X_train, X_test, y_train, y_test = train_test_split(X, y, 0.25, seed=seed, stratify=task == "classification")
     started = time.perf_counter()
     result = nnhp.tune(X_train, y_train, max_total_epochs=epoch_budget, n_trials=None, seed=seed,
@@ -81,14 +80,15 @@ def main(argv=None):
     lines = ["| data set | score | standardize=False: median [seeds] | default (standardize=True): median [seeds] |",
              "|---|---|---|---|"]
     for name in args.datasets:
+        X, y, task = load(name)
         scores = {False: [], True: []}
         for seed in range(args.seeds):
             for standardize in (False, True):
-                score, seconds = run(name, seed, standardize, args.epoch_budget)
+                score, seconds = run(X, y, task, seed, standardize, args.epoch_budget)
                 scores[standardize].append(score)
                 print(f"{name:14s} seed {seed} standardize={standardize!s:5s} test {score:.4f} ({seconds:.0f} s)",
                       file=sys.stderr, flush=True)
-        kind = "R²" if load(name)[2] == "regression" else "accuracy"
+        kind = "R²" if task == "regression" else "accuracy"
         cells = [f"{np.median(v):.4f} [{', '.join(f'{s:.3f}' for s in v)}]" for v in (scores[False], scores[True])]
         lines.append(f"| {name} | {kind} | {cells[0]} | {cells[1]} |")
     print("\n".join(lines))
