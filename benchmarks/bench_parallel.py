@@ -2,7 +2,7 @@
 
     python benchmarks/bench_parallel.py                    # 1 and 2 workers, 2 repeats each
     python benchmarks/bench_parallel.py --dask             # also 2 Dask workers on 127.0.0.1
-    python benchmarks/bench_parallel.py --asha             # ASHA against Hyperband, 2 workers each
+    python benchmarks/bench_parallel.py --asha --seeds 5   # ASHA against Hyperband, 2 workers each
 
 Each run is ``nnhp tune --data digits --searcher random --trials 30 --max-epochs 27 --workers k``
 in a fresh process (start-up and refit included, as a user sees it); the Dask run is the same
@@ -85,34 +85,59 @@ def _digits():
     return train_test_split(data.X, data.y, 0.15, seed=0)
 
 
-def run_asha_against_hyperband(max_epochs: int = 27) -> None:
-    """Hyperband (one iteration) with 2 worker processes, then ASHA with 2 until it reaches
-    Hyperband's best validation accuracy (or twice Hyperband's time): wall seconds to that score."""
+def best_so_far(study, started: float, maximize: bool = True) -> list[tuple[float, float]]:
+    """``(seconds after started, best value so far)`` at each completed trial, in finishing order."""
+    points, best = [], None
+    for trial in sorted(study.trials, key=lambda t: t.finished or float("inf")):
+        if trial.state != "complete" or trial.finished is None:
+            continue
+        if best is None or (trial.value > best if maximize else trial.value < best):
+            best = trial.value
+            points.append((trial.finished - started, best))
+    return points
+
+
+def seconds_to_reach(curve, target: float) -> float | None:
+    """When a best-so-far curve first reaches ``target`` (None: never)."""
+    return next((at for at, value in curve if value >= target - 1e-12), None)
+
+
+def run_asha_against_hyperband(seeds, max_epochs: int = 27) -> None:
+    """For each seed: Hyperband's one iteration with 2 worker processes, then ASHA with 2 for 1.5
+    times Hyperband's wall time. The target is the lower of the two final best validation
+    accuracies, a score both reached; reported: each searcher's wall seconds to it (from the
+    start of the search; its first trial is the same default configuration in both)."""
     import nnhp
 
     X, X_val, y, y_val = _digits()
-    load = os.getloadavg()[0]
-    started = time.monotonic()
-    hyperband = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="hyperband", max_epochs=max_epochs,
-                          seed=0, n_workers=2, refit=False)
-    hb_seconds = time.monotonic() - started
-    target = hyperband.best_value
-    reached = {}
-
-    def until_target(study, trial):
-        if trial.state == "complete" and trial.value >= target and "at" not in reached:
-            reached["at"] = time.monotonic() - started
-            study.stop()
-
-    load_asha = os.getloadavg()[0]
-    started = time.monotonic()
-    asha = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="asha", max_epochs=max_epochs, seed=0,
-                     n_workers=2, refit=False, timeout=2 * hb_seconds, n_trials=10_000, callbacks=[until_target])
-    print(f"hyperband: {len(hyperband.study.trials)} trials, best {100 * target:.2f}% in {hb_seconds:.1f} s "
-          f"(load {load:.2f})")
-    print(f"asha:      {len(asha.study.trials)} trials, best {100 * asha.best_value:.2f}%, "
-          + (f"reached {100 * target:.2f}% after {reached['at']:.1f} s" if reached
-             else f"did not reach {100 * target:.2f}% in {2 * hb_seconds:.1f} s") + f" (load {load_asha:.2f})")
+    print(f"digits, max {max_epochs} epochs, rungs {max_epochs // 27}/{max_epochs // 9}/{max_epochs // 3}/"
+          f"{max_epochs} epochs, eta 3, 2 worker processes each, no refit")
+    print(f"{'seed':>4} {'HB s':>6} {'HB best':>8} {'ASHA s':>7} {'ASHA best':>9} {'target':>7} "
+          f"{'HB to it':>8} {'ASHA to it':>10}  load")
+    rows = []
+    for seed in seeds:
+        load = os.getloadavg()[0]
+        started = time.time()
+        hyperband = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="hyperband", max_epochs=max_epochs,
+                              seed=seed, n_workers=2, refit=False)
+        hb_seconds = time.time() - started
+        hb_curve = best_so_far(hyperband.study, started)
+        started = time.time()
+        asha = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="asha", max_epochs=max_epochs, seed=seed,
+                         n_workers=2, refit=False, timeout=1.5 * hb_seconds, n_trials=None)
+        asha_seconds = time.time() - started
+        asha_curve = best_so_far(asha.study, started)
+        target = min(hb_curve[-1][1], asha_curve[-1][1])
+        hb_at, asha_at = seconds_to_reach(hb_curve, target), seconds_to_reach(asha_curve, target)
+        rows.append((hb_at, asha_at))
+        print(f"{seed:4d} {hb_seconds:6.1f} {100 * hb_curve[-1][1]:7.2f}% {asha_seconds:7.1f} "
+              f"{100 * asha_curve[-1][1]:8.2f}% {100 * target:6.2f}% {hb_at:8.1f} {asha_at:10.1f}  {load:.2f}",
+              flush=True)
+    faster = sum(a < h for h, a in rows)
+    hb_median = sorted(h for h, _ in rows)[len(rows) // 2]
+    asha_median = sorted(a for _, a in rows)[len(rows) // 2]
+    print(f"median seconds to the target: Hyperband {hb_median:.1f}, ASHA {asha_median:.1f}; "
+          f"ASHA first on {faster} of {len(rows)} seeds")
 
 
 def main(argv=None) -> None:
@@ -121,11 +146,12 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--dask", action="store_true", help="also 2 Dask workers on 127.0.0.1")
     parser.add_argument("--asha", action="store_true", help="only ASHA against Hyperband, 2 workers each")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds of the ASHA comparison (0, 1, ...)")
     parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                         help="before each round, wait up to this long for the cores to be 90%% idle")
     args = parser.parse_args(argv)
     if args.asha:
-        run_asha_against_hyperband()
+        run_asha_against_hyperband(range(args.seeds))
         return
     print(f"{os.cpu_count()} cores; job: nnhp tune {' '.join(JOB)}")
     print(f"{'run':<12} {'wall s':>7} {'trials/min':>10} {'speed-up':>8} {'load':>5}  best   (idle before)")
