@@ -175,6 +175,24 @@ def test_a_kernel_set_wanted_mid_run_loads_in_the_background(cache, monkeypatch)
     assert policy.choose(x, "dropout", x.size) is fake
 
 
+def test_a_load_started_ahead_runs_in_the_background_and_the_next_model_waits_for_it(cache, monkeypatch):
+    release, done = threading.Event(), []
+    fake = types.ModuleType("slow_kernels")
+    fake.warm_up = lambda dtype: (release.wait(10), done.append(dtype))
+    monkeypatch.setitem(sys.modules, "slow_kernels", fake)
+    monkeypatch.setitem(policy._KERNEL_MODULES, "cpu", "slow_kernels")
+    monkeypatch.setattr(policy, "_loaders", {})
+    policy.prepare(numpy, numpy.float32, background=True)
+    assert policy._loaders == {}                                 # nothing measured faster: nothing to load
+    table.save("cpu", "float32", {"dropout": {size_class: 3.0 for size_class in table.CLASSES}})
+    policy.prepare(numpy, numpy.float32, background=True)       # returns while the load waits
+    loader = policy._loaders["cpu", numpy.dtype(numpy.float32)]
+    assert loader.thread.is_alive() and done == []
+    threading.Timer(0.2, release.set).start()
+    policy.prepare(numpy, numpy.float32)                         # as building a model does: waits
+    assert done == [numpy.dtype(numpy.float32)] and policy.loaded("cpu", numpy.float32) is fake
+
+
 # --- measuring --------------------------------------------------------------------------------------
 def test_compare_gives_the_ratio_of_the_two_functions_times():
     data = numpy.random.default_rng(0).standard_normal(200_000)

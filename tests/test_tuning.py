@@ -350,6 +350,38 @@ def test_refit_false_returns_the_search_model(spirals):
     assert nnhp.evaluate(result.best_model, X_val, y_val)["accuracy"] == pytest.approx(result.best_value)
 
 
+def test_kernels_ahead_starts_loading_once_a_worker_has_no_trial_left(monkeypatch):
+    """With 5 trials on 2 workers, the 4th trial's end leaves one to run: one core is free."""
+    from nnhp import fused
+    from nnhp.tuning.refit import KernelsAhead
+    calls = []
+    monkeypatch.setattr(fused, "prepare", lambda xp, dtype, setting=None, background=False:
+                        calls.append((xp, dtype, background)))
+    ahead = KernelsAhead(5, 2, dtype="float64")
+    seen = []
+    for _ in range(5):
+        ahead(None, None)
+        seen.append(len(calls))
+    assert seen == [0, 0, 0, 1, 1]
+    assert calls == [(np, np.dtype(np.float64), True)]
+
+
+def test_tune_loads_the_kernels_ahead_only_when_trials_run_beside_it(spirals, monkeypatch):
+    from nnhp import fused
+    X, X_val, y, y_val = spirals
+    real, ahead = fused.prepare, []
+
+    def recording(xp, dtype, setting=None, background=False):
+        ahead.append(background)
+        return real(xp, dtype, setting, background=background)
+    monkeypatch.setattr(fused, "prepare", recording)
+    for n_workers, expected in ((1, 0), (2, 1)):
+        ahead.clear()
+        nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=SMALL, n_trials=3,
+                  max_epochs=8, refit=False, n_workers=n_workers, executor="threads")
+        assert ahead.count(True) == expected
+
+
 def test_the_same_seed_gives_the_same_result_refit_included(spirals):
     X, X_val, y, y_val = spirals
 

@@ -18,7 +18,10 @@ numba's disk cache takes ~0.6 s in a fresh process (most of it numba importing i
 and SciPy); ``prepare``, called when a model is built, does it then, once per process,
 under "on", or under "auto" once something measured faster here. A kernel set that
 "auto" first wants later (a measurement arriving mid-run) loads in a background
-thread, the plain code running until it is ready.
+thread, the plain code running until it is ready. ``prepare(..., background=True)`` starts a
+load ahead of the models that will need it (``tune`` does, while its last trials run in
+worker processes); building those models waits for it as for any load, so what runs fused
+never depends on the thread's timing.
 
 A step asks ``choose`` once per forward pass and keeps the answer for its backward,
 so the two always take the same path.
@@ -113,13 +116,21 @@ def choose(array, family: str, size: int, setting=None):
     return loaded(where, array.dtype) if verdict else None
 
 
-def prepare(xp, dtype, setting=None) -> None:
+def prepare(xp, dtype, setting=None, background: bool = False) -> None:
     """Load now the kernels a model on ``xp`` in ``dtype`` will use: under "on", or under
-    "auto" once something measured faster here (then a failure only keeps the plain code)."""
+    "auto" once something measured faster here (then a failure only keeps the plain code).
+
+    ``background``: start loading them in a thread and return; the next ``prepare`` (a model
+    being built) waits for that load to finish, so whether a model runs fused never depends on
+    the thread's timing. A failure is reported by that next ``prepare``."""
     current = mode(setting)
     where = "cpu" if xp is numpy else "gpu"
     dtype = numpy.dtype(dtype)
     if current == "off" or dtype not in DTYPE_NAMES or (where == "cpu" and not numba_available()):
+        return
+    if background:
+        if current == "on" or table.any_faster(where, DTYPE_NAMES[dtype]):
+            loaded(where, dtype)
         return
     if current == "on":
         load(where, dtype)
@@ -141,6 +152,11 @@ class _Loader:
     def run(self) -> None:
         try:
             module = importlib.import_module(_KERNEL_MODULES[self.where])
+            # Every kernel, not only those this process will call, and that costs little: on the
+            # CPU the first kernel pays numba's one-time set-up (~0.35 s of CPU, importing SciPy
+            # for its BLAS check included) whichever kernel it is, and each further one loads from
+            # the disk cache in ~5 ms (measured: the whole set ~0.05 s over the first alone). Left
+            # to their first call, those milliseconds would land inside a training step instead.
             module.warm_up(self.dtype)
             self.module = module
         except Exception as exc:   # reported by load(); auto keeps the plain code

@@ -14,6 +14,9 @@ best; once that is decided they are worth more as training data. The refit train
 Epochs carry over as epochs, not as optimizer steps: with ``n_val`` more rows each epoch takes
 ``(n_train + n_val) / n_train`` times as many steps, and epoch-based schedules move once an
 epoch, so the rate at epoch ``e`` is the rate the search used at epoch ``e``.
+
+When the trials run in worker processes, :class:`KernelsAhead` has this process load the fused
+kernels the refit trains with while the search's last trials are still running.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ import numpy as np
 
 from .build import build_model, build_optimizer, build_schedule, infer_task, n_outputs, penalties
 
-__all__ = ["fit_params", "refit_rows", "seconds_per_epoch"]
+__all__ = ["KernelsAhead", "fit_params", "refit_rows", "seconds_per_epoch"]
 
 
 def refit_rows(X, y, X_val, y_val) -> tuple[np.ndarray, np.ndarray]:
@@ -73,3 +76,29 @@ def seconds_per_epoch(params: dict, X, y, **fit_params_kwargs) -> float:
     fit_params(params, X, y, **{**fit_params_kwargs, "epochs": 2, "schedule_epochs": 2},
                callbacks=[lambda epoch, logs: ends.append(time.perf_counter())])
     return ends[1] - ends[0]
+
+
+class KernelsAhead:
+    """A study callback for a search whose trials run in other processes: once fewer trials are
+    left than workers, a worker has nothing more to run and its core is free, so this process
+    starts loading its fused kernels there, in a background thread.
+
+    The search model and the refit need them once the search is over, and loading them
+    (importing numba: ~0.6 s of CPU) would otherwise wait for the last trial and then hold up
+    everything after it. Whether they run fused does not change: building their models waits
+    for the load (``nnhp.fused.prepare``)."""
+
+    def __init__(self, n_trials: int, n_workers: int, dtype="float32", backend=None):
+        self.left, self.n_workers = int(n_trials), int(n_workers)
+        self.dtype, self.backend = dtype, backend
+        self.started = False
+
+    def __call__(self, study, trial) -> None:
+        from .. import fused
+        from ..backend import get_backend
+
+        self.left -= 1
+        if self.left < self.n_workers and not self.started:
+            self.started = True
+            backend = get_backend(self.backend, self.dtype)
+            fused.prepare(backend.xp, backend.dtype, background=True)
