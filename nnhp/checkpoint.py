@@ -14,8 +14,8 @@ takes the mode the destination already had (a new file: the process's umask, as 
 give it), and is renamed over the destination; then the folder is ``fsync``-ed so the rename
 itself survives a power cut. A crash at any moment leaves either the old file or the new one.
 
-Reading (:func:`load_model`)
-----------------------------
+Reading (:func:`read_model`, behind ``nnhp.load``)
+--------------------------------------------------
 Nothing in the file is trusted until checked, and nothing is allocated for it until the checks
 pass: ``allow_pickle=False`` (an array never runs code), the metadata field by field (a bad one
 is named: ``layers[2].config.n_out``), each array's *header* (shape and dtype, read without its
@@ -24,6 +24,13 @@ byte count in the archive -- so a 2 KB file claiming a 6000 x 6000 layer is refu
 6000 x 6000 array exists. Only then are the weights read (the zip's CRC checks every byte) and
 refused if any is NaN or infinite, and the model is built. Every failure is a ValueError (or
 FileNotFoundError) that names the file.
+
+Training checkpoints (:func:`checkpoint_state`, :func:`restore_checkpoint`)
+--------------------------------------------------------------------------
+What a promoted Hyperband trial, or a resumed training, continues from: the model's weights and
+generator state, the optimizer's ``state_dict`` and the epoch count, as a flat dict of plain
+arrays (:func:`state_to_arrays` flattens a ``state_dict``: buffers as arrays, the rest as JSON
+text), so that it too is stored and read back without pickle.
 """
 from __future__ import annotations
 
@@ -36,8 +43,10 @@ import zipfile
 import numpy
 
 from . import _checks
+from .backend import to_numpy
 
-__all__ = ["save_model", "load_model", "atomic_write", "read_npz", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save_model", "read_model", "atomic_write", "read_npz", "FORMAT", "FORMAT_VERSION",
+           "checkpoint_state", "restore_checkpoint", "state_to_arrays", "state_from_arrays"]
 
 FORMAT = "nnhp-model"
 FORMAT_VERSION = 2          # 2: one array per tensor; 1: a single flat_params array
@@ -359,3 +368,80 @@ def read_model(path) -> tuple[list, dict, numpy.ndarray]:
                              "weight(s); a model with them predicts nothing useful")
     flat = numpy.concatenate([array.reshape(-1) for array in arrays]) if len(arrays) > 1 else arrays[0].reshape(-1)
     return stack, meta, flat
+
+
+# --- training checkpoints: model, optimizer and epoch as plain arrays ---------------------------
+def checkpoint_state(model, optimizer, epoch: int) -> dict:
+    """Everything needed to continue training later, as a flat dict of NumPy arrays
+    (safe for ``numpy.savez`` / ``numpy.load(allow_pickle=False)``): model weights and
+    generator state, optimizer state, and the number of epochs already run."""
+    state = {f"model/{key}": value for key, value in model.get_state().items()}
+    state.update({f"optimizer/{key}": value for key, value in state_to_arrays(optimizer.state_dict()).items()})
+    state["epoch"] = numpy.array(int(epoch))
+    return state
+
+
+def restore_checkpoint(state: dict, model, optimizer) -> int:
+    """Load a ``checkpoint_state`` dict into ``model`` and ``optimizer``; returns its epoch."""
+    model.set_state({key[len("model/"):]: value for key, value in state.items() if key.startswith("model/")})
+    optimizer.load_state_dict(state_from_arrays(
+        {key[len("optimizer/"):]: value for key, value in state.items() if key.startswith("optimizer/")}))
+    return int(state["epoch"])
+
+
+# --- checkpoints as plain arrays ----------------------------------------------------
+_META_KEY = "meta"
+
+
+def state_to_arrays(state_dict: dict) -> dict:
+    """Flatten a ``state_dict`` into ``{str: numpy.ndarray}``, storable with ``numpy.savez``.
+
+    Lists of arrays (per-parameter buffers) become entries ``"key/i"`` (or
+    ``"key/name/i"`` one dict level down); everything else (numbers, strings, bools,
+    None, tuples) is written as JSON into the string entry ``"meta"``. Reading back
+    needs no pickle: ``state_from_arrays(dict(numpy.load(path, allow_pickle=False)))``.
+    """
+    arrays, meta, lists = {}, {}, {}
+
+    def put_list(prefix, values):
+        lists[prefix] = len(values)
+        for index, value in enumerate(values):
+            arrays[f"{prefix}/{index}"] = numpy.array(to_numpy(value), copy=True)
+
+    for key, value in state_dict.items():
+        if "/" in key or key == _META_KEY:
+            raise ValueError(f"state_to_arrays: key {key!r} may not contain '/' or be {_META_KEY!r}")
+        if isinstance(value, dict):
+            plain = {}
+            for name, inner in value.items():
+                if _is_array_list(inner):
+                    put_list(f"{key}/{name}", inner)
+                else:
+                    plain[name] = inner
+            meta[key] = plain
+        elif _is_array_list(value):
+            put_list(key, value)
+        else:
+            meta[key] = value
+    arrays[_META_KEY] = numpy.array(json.dumps({"values": meta, "lists": lists}))
+    return arrays
+
+
+def state_from_arrays(arrays: dict) -> dict:
+    """Rebuild the ``state_dict`` that ``state_to_arrays`` flattened (tuples come back as lists)."""
+    if _META_KEY not in arrays:
+        raise ValueError(f"state_from_arrays: no {_META_KEY!r} entry; not written by state_to_arrays")
+    decoded = json.loads(str(numpy.asarray(arrays[_META_KEY])[()]))
+    state = decoded["values"]
+    for prefix, length in decoded["lists"].items():
+        values = [numpy.array(arrays[f"{prefix}/{index}"], copy=True) for index in range(length)]
+        key, _, name = prefix.partition("/")
+        if name:
+            state.setdefault(key, {})[name] = values
+        else:
+            state[key] = values
+    return state
+
+
+def _is_array_list(value) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) > 0 and all(hasattr(v, "shape") for v in value)

@@ -33,18 +33,17 @@ The fused kernels (``nnhp.fused``) run the same update in one compiled pass: the
 ``begin_step`` and ``flat_arrays`` and replace only ``_update``. Nothing here knows them.
 
 (Over ~450 lines: six optimizers, each a docstring of formulas and an ``_update`` that
-repeats them, plus the npz state serializer at the end, which DESIGN.md moves to its own
-``checkpoint.py``.)
+repeats them. Their ``state_dict`` is written to and read from plain arrays by
+``nnhp.checkpoint``.)
 """
 from __future__ import annotations
 
-import json
 import math
 
 import numpy
 
 from . import _checks
-from .backend import array_module, to_numpy
+from .backend import array_module
 
 
 class Optimizer:
@@ -496,61 +495,3 @@ def get(name, **kwargs) -> Optimizer:
         raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)} "
                          "or an nnhp.optim.Optimizer")
     return OPTIMIZERS[name.lower()](**kwargs)
-
-
-# --- checkpoints as plain arrays ----------------------------------------------------
-_META_KEY = "meta"
-
-
-def state_to_arrays(state_dict: dict) -> dict:
-    """Flatten a ``state_dict`` into ``{str: numpy.ndarray}``, storable with ``numpy.savez``.
-
-    Lists of arrays (per-parameter buffers) become entries ``"key/i"`` (or
-    ``"key/name/i"`` one dict level down); everything else (numbers, strings, bools,
-    None, tuples) is written as JSON into the string entry ``"meta"``. Reading back
-    needs no pickle: ``state_from_arrays(dict(numpy.load(path, allow_pickle=False)))``.
-    """
-    arrays, meta, lists = {}, {}, {}
-
-    def put_list(prefix, values):
-        lists[prefix] = len(values)
-        for index, value in enumerate(values):
-            arrays[f"{prefix}/{index}"] = numpy.array(to_numpy(value), copy=True)
-
-    for key, value in state_dict.items():
-        if "/" in key or key == _META_KEY:
-            raise ValueError(f"state_to_arrays: key {key!r} may not contain '/' or be {_META_KEY!r}")
-        if isinstance(value, dict):
-            plain = {}
-            for name, inner in value.items():
-                if _is_array_list(inner):
-                    put_list(f"{key}/{name}", inner)
-                else:
-                    plain[name] = inner
-            meta[key] = plain
-        elif _is_array_list(value):
-            put_list(key, value)
-        else:
-            meta[key] = value
-    arrays[_META_KEY] = numpy.array(json.dumps({"values": meta, "lists": lists}))
-    return arrays
-
-
-def state_from_arrays(arrays: dict) -> dict:
-    """Rebuild the ``state_dict`` that ``state_to_arrays`` flattened (tuples come back as lists)."""
-    if _META_KEY not in arrays:
-        raise ValueError(f"state_from_arrays: no {_META_KEY!r} entry; not written by state_to_arrays")
-    decoded = json.loads(str(numpy.asarray(arrays[_META_KEY])[()]))
-    state = decoded["values"]
-    for prefix, length in decoded["lists"].items():
-        values = [numpy.array(arrays[f"{prefix}/{index}"], copy=True) for index in range(length)]
-        key, _, name = prefix.partition("/")
-        if name:
-            state.setdefault(key, {})[name] = values
-        else:
-            state[key] = values
-    return state
-
-
-def _is_array_list(value) -> bool:
-    return isinstance(value, (list, tuple)) and len(value) > 0 and all(hasattr(v, "shape") for v in value)

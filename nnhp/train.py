@@ -428,24 +428,3 @@ def evaluate(model, X, y, loss=None, batch_size: int = 4096) -> dict:
     loss_fn = losses.get(loss or model.loss_name or "cross_entropy")
     batch_size = check_positive_int(batch_size, "batch_size", 1)
     return _evaluate_prepared(model, loss_fn, *_prepare(model, loss_fn, X, y, ""), batch_size=batch_size)
-
-
-# --- checkpoints ----------------------------------------------------------------------
-def checkpoint_state(model, optimizer, epoch: int) -> dict:
-    """Everything needed to continue training later, as a flat dict of NumPy arrays
-    (safe for ``numpy.savez`` / ``numpy.load(allow_pickle=False)``): model weights and
-    generator state, optimizer state, and the number of epochs already run."""
-    from .optim import state_to_arrays
-    state = {f"model/{key}": value for key, value in model.get_state().items()}
-    state.update({f"optimizer/{key}": value for key, value in state_to_arrays(optimizer.state_dict()).items()})
-    state["epoch"] = numpy.array(int(epoch))
-    return state
-
-
-def restore_checkpoint(state: dict, model, optimizer) -> int:
-    """Load a ``checkpoint_state`` dict into ``model`` and ``optimizer``; returns its epoch."""
-    from .optim import state_from_arrays
-    model.set_state({key[len("model/"):]: value for key, value in state.items() if key.startswith("model/")})
-    optimizer.load_state_dict(state_from_arrays(
-        {key[len("optimizer/"):]: value for key, value in state.items() if key.startswith("optimizer/")}))
-    return int(state["epoch"])

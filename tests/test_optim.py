@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from nnhp import optim
+from nnhp import checkpoint, optim
 
 REFERENCE = os.path.join(os.path.dirname(__file__), "reference", "optim_reference.npz")
 
@@ -128,9 +128,9 @@ def test_state_dict_round_trip_through_npz_resumes_bit_identically(name, kwargs,
         first.step(resumed, grads)
     first.lr = first.lr  # a schedule may have set it; it is saved too
     path = tmp_path / "opt.npz"
-    np.savez(path, **optim.state_to_arrays(first.state_dict()))
+    np.savez(path, **checkpoint.state_to_arrays(first.state_dict()))
     with np.load(path, allow_pickle=False) as stored:
-        state = optim.state_from_arrays(dict(stored))
+        state = checkpoint.state_from_arrays(dict(stored))
     second = optim.get(name)  # default hyperparameters: the state brings the saved ones
     second.load_state_dict(state)
     assert second.step_count == 7
@@ -161,10 +161,10 @@ def test_state_to_arrays_is_plain_arrays_without_objects():
     params, grad_seq = make_problem()
     opt = optim.RMSprop(momentum=0.5, centered=True)
     opt.step(params, grad_seq[0])
-    arrays = optim.state_to_arrays(opt.state_dict())
+    arrays = checkpoint.state_to_arrays(opt.state_dict())
     assert all(isinstance(v, np.ndarray) and v.dtype != object for v in arrays.values())
     assert "state/square_avg/1" in arrays
-    back = optim.state_from_arrays(arrays)
+    back = checkpoint.state_from_arrays(arrays)
     assert back["type"] == "RMSprop" and back["step"] == 1
     assert set(back["state"]) == {"square_avg", "momentum_buffer", "grad_avg"}
 
@@ -350,10 +350,10 @@ def test_plain_update_on_cupy_equals_numpy_and_checkpoints_move_between_them(nam
         np.testing.assert_allclose(cupy.asnumpy(b), a, rtol=1e-12, atol=1e-15)
     # A device checkpoint resumes on the host (and the buffers follow the parameters).
     path = tmp_path / "opt.npz"
-    np.savez(path, **optim.state_to_arrays(device.state_dict()))
+    np.savez(path, **checkpoint.state_to_arrays(device.state_dict()))
     with np.load(path, allow_pickle=False) as stored:
         resumed = optim.get(name)
-        resumed.load_state_dict(optim.state_from_arrays(dict(stored)))
+        resumed.load_state_dict(checkpoint.state_from_arrays(dict(stored)))
     moved = [cupy.asnumpy(p) for p in on_device]
     for grads in grad_seq[10:]:
         host.step(on_host, grads)

@@ -116,7 +116,7 @@ def test_parallel_workers_never_stall_on_a_rung():
 @pytest.mark.parametrize("storage", ["memory", "sqlite"])
 def test_resumed_training_matches_uninterrupted_training_bit_for_bit(tmp_path, storage):
     import nnhp
-    from nnhp.train import checkpoint_state, restore_checkpoint
+    from nnhp.checkpoint import checkpoint_state, restore_checkpoint
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(120, 6)).astype(np.float32)

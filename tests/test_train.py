@@ -8,7 +8,8 @@ import pytest
 import nnhp
 from nnhp import losses, optim, schedules
 from nnhp.data import make_moons, make_regression, standardize, train_test_split
-from nnhp.train import _add_penalty_gradients, _penalty, checkpoint_state, clip_grad_norm, restore_checkpoint
+from nnhp.checkpoint import checkpoint_state, restore_checkpoint
+from nnhp.train import _add_penalty_gradients, _penalty, clip_grad_norm
 
 
 def random_problem(n=60, n_features=10, n_classes=3, seed=0):

@@ -39,7 +39,7 @@ Budgets and checkpoints (Hyperband, BOHB)
 -----------------------------------------
 A trial's epochs are ``trial.budget`` when the searcher gives one, else the ``epochs`` parameter,
 else ``max_epochs``. When the searcher promotes a configuration, ``trial.checkpoint`` holds the
-parent trial's weights, optimizer state and epoch count (``nnhp.train.checkpoint_state``); the
+parent trial's weights, optimizer state and epoch count (``nnhp.checkpoint.checkpoint_state``); the
 objective restores them and trains only from that epoch up to the new budget.
 
 What counts as "best"

@@ -98,7 +98,8 @@ class TrialObjective:
 
     def __call__(self, trial) -> float:
         from .. import losses
-        from ..train import EarlyStopping, fit, restore_checkpoint
+        from ..checkpoint import restore_checkpoint
+        from ..train import EarlyStopping, fit
 
         problem, params, budgeted = self.problem, trial.params, trial.budget is not None
         model, optimizer, loss = self.build(params)
@@ -214,5 +215,5 @@ class TrialObjective:
 
 
 def _checkpoint(model, optimizer, epochs_run):
-    from ..train import checkpoint_state
+    from ..checkpoint import checkpoint_state
     return checkpoint_state(model, optimizer, epochs_run)
