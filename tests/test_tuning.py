@@ -423,6 +423,63 @@ def test_an_epoch_budget_stops_the_search(spirals):
     assert 20 <= result.epochs_spent < 20 + 8
 
 
+def _failing_from(monkeypatch, first_failing_id):
+    """Make every trial with id >= first_failing_id fail before its first epoch."""
+    from nnhp.tuning.objective import TrialObjective
+    run = TrialObjective.__call__
+
+    def sometimes_broken(self, trial):
+        if trial.id >= first_failing_id:
+            raise RuntimeError("this configuration cannot run")
+        return run(self, trial)
+    monkeypatch.setattr(TrialObjective, "__call__", sometimes_broken)
+
+
+@pytest.mark.parametrize("searcher", ["random", "bohb"])
+def test_an_epoch_budget_search_whose_trials_all_fail_ends_with_their_reason(spirals, monkeypatch, searcher):
+    # A trial failing before its first epoch adds no epochs: without the guard this never ended.
+    from nnhp.tuning.tuner import FAILURES_IN_A_ROW
+    _failing_from(monkeypatch, 0)
+    X, X_val, y, y_val = spirals
+    with pytest.raises(ValueError, match=f"(?s){FAILURES_IN_A_ROW} failed trials in a row.*cannot run") as caught:
+        nnhp.tune(X, y, validation_data=(X_val, y_val), searcher=searcher, n_trials=None, max_total_epochs=50,
+                  max_epochs=9, space=SMALL if searcher == "random" else {"n_layers": 1, "batch_size": 64})
+    assert f"{FAILURES_IN_A_ROW} of {FAILURES_IN_A_ROW} trials failed" in str(caught.value)
+
+
+def test_a_search_whose_later_trials_all_fail_returns_the_best_completed_one_with_a_warning(spirals, monkeypatch):
+    from nnhp.tuning.tuner import FAILURES_IN_A_ROW
+    _failing_from(monkeypatch, 2)
+    X, X_val, y, y_val = spirals
+    with pytest.warns(RuntimeWarning, match="failed trials in a row"):
+        result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", n_trials=None,
+                           max_total_epochs=10_000, space=SMALL, refit=False)
+    states = [t.state for t in result.study.trials]
+    assert states == ["complete"] * 2 + ["failed"] * FAILURES_IN_A_ROW
+    assert result.best_trial.id in (0, 1)
+
+
+def test_failures_that_are_not_in_a_row_do_not_stop_the_search():
+    from nnhp.search.trial import Trial
+    from nnhp.tuning.tuner import _FailureStreak
+
+    class FakeStudy:
+        stopped = False
+
+        def stop(self):
+            self.stopped = True
+
+    guard, study = _FailureStreak(3), FakeStudy()
+    for state in ["failed", "failed", "complete", "failed", "failed"]:
+        guard(study, Trial(0, {}, state=state, error="diverged" if state == "failed" else None))
+    assert not study.stopped and guard.streak == 2
+    guard(study, Trial(0, {}, state="failed", error="interrupted: the process running this trial stopped "
+                                                     "before it finished"))
+    assert not study.stopped                              # an interruption is not the configuration's failure
+    guard(study, Trial(0, {}, state="failed", error="diverged"))
+    assert study.stopped and guard.tripped
+
+
 def test_without_any_budget_hyperband_runs_one_iteration(spirals):
     X, X_val, y, y_val = spirals
     result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="hyperband", max_epochs=3,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -10,7 +11,7 @@ from .. import _checks
 from ..blas import limit_blas_threads
 from ..search import Space, SpaceError, Study
 from ..search.searcher import make_searcher
-from ..search.trial import COMPLETE
+from ..search.trial import COMPLETE, FAILED
 from .build import as_labels, infer_task
 from .catalogue import check_loss_fits, check_name, check_space
 from .objective import SCORED_PARAMS, Problem, TrialObjective
@@ -27,6 +28,8 @@ DEFAULT_SEARCHER = "bohb"
 #: Hyperband and BOHB run one full iteration instead.
 DEFAULT_TRIALS = 50
 BUDGETED_SEARCHERS = ("hyperband", "bohb", "successive_halving")
+#: Failed trials in a row after which ``tune`` stops searching (see ``_FailureStreak``).
+FAILURES_IN_A_ROW = 10
 #: Searchers that set each trial's epochs themselves (its budget), so the space has no ``epochs``.
 EPOCH_SETTING_SEARCHERS = (*BUDGETED_SEARCHERS, "asha")
 
@@ -271,6 +274,8 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
     all_callbacks = [*callbacks, *([progress] if progress else [])]
     if max_total_epochs is not None:
         all_callbacks.append(_EpochBudget(max_total_epochs))
+    streak = _FailureStreak(FAILURES_IN_A_ROW)
+    all_callbacks.append(streak)
     if n_workers > 1 and remaining:
         all_callbacks.append(KernelsAhead(remaining, n_workers, dtype, backend))
     with limit_blas_threads(blas_threads):
@@ -279,12 +284,14 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
             study.optimize(objective, n_trials=remaining, timeout=deadline_left, n_workers=n_workers,
                            executor=executor, total_trials=None if stale_after is None else n_trials,
                            callbacks=all_callbacks)
-            if timeout is not None and remaining != 0 and not study.trials_in(COMPLETE):
+            if timeout is not None and remaining != 0 and not study.trials_in(COMPLETE) and not streak.tripped:
                 # A timeout shorter than the first trial still gets one result to return.
                 study.optimize(objective, n_trials=1, callbacks=all_callbacks)
         finally:
             if progress is not None:
                 progress.close()
+        if streak.tripped:
+            _failed_in_a_row(study, streak.limit)
         best = incumbent(study, problem, budgeted)
         search_model = _search_model(study, best, objective)
         if standardizer is not None:
@@ -298,6 +305,15 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
             if result.refit and standardizer is not None:
                 standardizer.fold_into(result.best_model)
     return result
+
+
+def _failed_in_a_row(study, limit: int) -> None:
+    """After the failure guard stopped a search: raise when nothing completed, else warn."""
+    summary = study.failure_summary()
+    if not study.trials_in(COMPLETE):
+        raise ValueError(f"the search stopped after {limit} failed trials in a row, and none completed. {summary}")
+    warnings.warn(f"the search stopped early, after {limit} failed trials in a row; the best of the trials that "
+                  f"completed is returned. {summary}", RuntimeWarning, stacklevel=3)
 
 
 def _standardized(problem: Problem) -> tuple[Problem, Standardizer]:
@@ -403,6 +419,30 @@ def _enqueue_initial(study, initial_configs, problem: Problem, max_epochs: int, 
         study.enqueue(fitted, budget=max_epochs if budgeted else None, info={"initial_config": index})
 
 
+class _FailureStreak:
+    """A study callback that stops the search after ``limit`` failed trials in a row.
+
+    A failing trial is recorded and the search goes on -- a diverging learning rate is a result,
+    not a reason to stop. But when every trial fails (a space whose configurations cannot run, data
+    the model cannot take), a time budget would spend itself on failures, and an epoch budget
+    alone (``max_total_epochs``) would never end: a trial that fails before its first epoch adds
+    none. ``tune`` then raises with the failures' summary, or, when earlier trials completed,
+    returns their best with a warning. Keras Tuner stops at 3 failures in a row; a search here
+    draws learning rates up to 0.3, where a few divergences in a row are expected, hence
+    :data:`FAILURES_IN_A_ROW`. Interrupted trials (Ctrl-C, a lost worker) neither add to a streak nor end it."""
+
+    def __init__(self, limit: int):
+        self.limit, self.streak, self.tripped = int(limit), 0, False
+
+    def __call__(self, study, trial) -> None:
+        if trial.interrupted:                 # not the configuration's doing: neither a failure nor a success
+            return
+        self.streak = self.streak + 1 if trial.state == FAILED else 0
+        if self.streak >= self.limit:
+            self.tripped = True
+            study.stop()
+
+
 class _EpochBudget:
     """A study callback that stops the search once its trials have trained ``limit`` epochs."""
 
@@ -418,7 +458,7 @@ class _EpochBudget:
 
 def _search_model(study, best, objective: TrialObjective):
     """Restore the best trial's model from its checkpoint; retrain it when there is none."""
-    from ..train import restore_checkpoint
+    from ..checkpoint import restore_checkpoint
 
     checkpoint = study.storage.load_checkpoint(study.study_id, best.id)
     model, optimizer, loss = objective.build(best.params)
