@@ -406,11 +406,17 @@ def _budget_kwargs(budget: str, budget_value: float) -> dict:
     raise ValueError(f"budget must be 'time' or 'epochs', got {budget!r}")
 
 
-def run_nnhp(split: Split, searcher: str, budget: str, budget_value: float, seed: int) -> dict:
+def run_nnhp(split: Split, searcher: str, budget: str, budget_value: float, seed: int,
+             early_stopping: bool = False) -> dict:
+    """nnhp.tune with its defaults; ``early_stopping``: with ``patience=default_patience(max_epochs)``
+    (the default before 2026-12-03: each trial stopped on the validation loss and scored at its
+    lowest-loss epoch), max_epochs the data set's uncapped one."""
     import nnhp
+    from nnhp.tuning import default_patience
+    patience = default_patience(max_epochs_for(split)) if early_stopping else None
     start = time.perf_counter()
     result = nnhp.tune(split.X_train, split.y_train, validation_data=(split.X_val, split.y_val),
-                       searcher=searcher, n_trials=None, refit=True, seed=seed,
+                       searcher=searcher, n_trials=None, refit=True, seed=seed, patience=patience,
                        **_budget_kwargs(budget, budget_value))
     seconds = time.perf_counter() - start
     trials = result.study.trials
@@ -770,7 +776,8 @@ def run_job(job: dict) -> dict:
         elif method == SKLEARN:
             record.update(run_sklearn(split, budget, value, seed))
         else:
-            record.update(run_nnhp(split, method_searcher(method), budget, value, seed))
+            record.update(run_nnhp(split, method_searcher(method), budget, value, seed,
+                                   early_stopping=job.get("early_stopping", False)))
     except Exception as exc:          # one failed run is reported, the benchmark goes on
         record.update(test_score=float("nan"), error=f"{type(exc).__name__}: {exc}")
     return record
@@ -1012,7 +1019,8 @@ MODES = {   # datasets, seeds, budget seconds, epoch budget (x max_epochs), meth
 
 def job_key(job: dict) -> tuple:
     """What identifies a run: a record with the same key can stand in for it (``--resume``)."""
-    return (job["dataset"], job["seed"], job["method"], job["budget"], job.get("budget_value"))
+    return (job["dataset"], job["seed"], job["method"], job["budget"], job.get("budget_value"),
+            job.get("early_stopping", False))
 
 
 def load_records(paths) -> tuple[list, dict, str | None]:
@@ -1059,6 +1067,9 @@ def main(argv=None):
                         help="total-epochs budget per search, as a multiple of the data set's max_epochs")
     parser.add_argument("--budgets", nargs="*", default=["time", "epochs"], choices=["time", "epochs"])
     parser.add_argument("--workers", type=int, default=2, help="processes running the runs (one BLAS thread each)")
+    parser.add_argument("--early-stopping", action="store_true",
+                        help="nnhp methods stop each trial on the validation loss (patience max(10, max_epochs/10)) "
+                             "and score its lowest-loss epoch, as nnhp.tune did by default before 2026-12-03")
     parser.add_argument("--json", default=None, help="write every run's record here (after each run)")
     parser.add_argument("--resume", action="store_true",
                         help="with --json: reuse the runs that file already holds (same job, no error)")
@@ -1107,6 +1118,10 @@ def main(argv=None):
                 methods.remove(method)
         settings["datasets"] = datasets
         jobs = make_jobs(datasets, methods, seeds, args.budgets, budget_seconds, epoch_budget)
+        if args.early_stopping:
+            for job in jobs:
+                if method_searcher(job["method"]) is not None:
+                    job["early_stopping"] = True
         done = {}
         if args.resume and args.json and os.path.exists(args.json):
             done = {job_key(r): r for r in load_records([args.json])[0] if "error" not in r}

@@ -533,15 +533,31 @@ def test_a_stored_study_keeps_the_data_sized_epochs_under_a_timeout(tmp_path):
     assert result.max_epochs == nnhp.tuning.default_max_epochs(160)     # reopening must see the same rungs
 
 
-def test_a_budgeted_trial_is_scored_by_its_best_epoch_and_continued_from_its_last(spirals):
+def test_by_default_a_trial_trains_its_whole_budget_and_is_scored_at_its_last_epoch(spirals):
+    from nnhp.tuning.objective import SCORED_PARAMS
     X, X_val, y, y_val = spirals
     result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="hyperband", space={"units": Int(8, 32)},
                        n_trials=8, max_epochs=9, seed=3, refit=False)
     study = result.study
     for trial in study.trials:
+        assert trial.attrs["epochs_run"] == round(trial.budget) == trial.attrs["refit_epochs"]
+        assert trial.attrs["stop_reason"] == "completed"
+        checkpoint = study.storage.load_checkpoint(study.study_id, trial.id)
+        np.testing.assert_array_equal(checkpoint[SCORED_PARAMS], checkpoint["model/flat_params"])  # the end state
+    assert nnhp.evaluate(result.search_model, X_val, y_val)["accuracy"] == pytest.approx(result.best_value)
+
+
+def test_with_a_patience_a_budgeted_trial_is_scored_by_its_best_epoch_and_continued_from_its_last(spirals):
+    X, X_val, y, y_val = spirals
+    space = {"units": Int(8, 32), "optimizer": "adam", "lr": 0.03, "schedule": "constant"}     # a bumpy loss
+    result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="hyperband", space=space,
+                       n_trials=8, max_epochs=27, seed=3, refit=False, patience=1)
+    study = result.study
+    for trial in study.trials:
         checkpoint = study.storage.load_checkpoint(study.study_id, trial.id)
         assert int(checkpoint["epoch"]) == trial.attrs["epochs_run"]            # the end state
         assert trial.attrs["refit_epochs"] <= trial.attrs["epochs_run"]          # the best epoch
+    assert any(t.attrs["refit_epochs"] < t.attrs["epochs_run"] for t in study.trials)
     # the search model is the scored one: the best epoch's weights, not the end state
     assert nnhp.evaluate(result.search_model, X_val, y_val)["accuracy"] == pytest.approx(result.best_value)
 

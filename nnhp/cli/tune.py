@@ -48,7 +48,7 @@ def build_tune_parser(subparsers) -> None:
         "tune", help="search an MLP's hyperparameters (the main job)",
         description="Search the hyperparameters of an MLP on a data set: layers, units, activation, dropout, "
                     "initializer, optimizer and its rate/momentum/betas, schedule, batch size, epochs, L1/L2 "
-                    "(see --show-space). Each trial trains with early stopping on a validation split; a "
+                    "(see --show-space). Each trial trains on a training split and is scored on a validation split; a "
                     "progress line shows trial k/n, the best score so far and the time spent. At the end: "
                     "the best trials as a table, then the best configuration retrained on training + validation rows (the "
                     "refit), and the test scores of the search's model and of the refit one.",
@@ -65,11 +65,12 @@ def build_tune_parser(subparsers) -> None:
                         help="how many trials (default: with --timeout, as many as fit; else one full "
                              "iteration of bohb/hyperband, or 50 trials of the others)")
     search.add_argument("--max-epochs", type=integer(1), default=None,
-                        help="most epochs a trial trains; early stopping may end it sooner (default: from the "
-                             "data's size, 400,000 rows' worth, 27 to 243)")
+                        help="most epochs a trial trains (default: from the data's size, 400,000 rows' worth, "
+                             "27 to 243)")
     search.add_argument("--patience", type=integer(0), default=None,
-                        help="stop a trial after this many epochs without a better validation loss "
-                             "(default max(10, max-epochs/10))")
+                        help="stop a trial after this many epochs without a better validation loss and score "
+                             "its best epoch (default: no early stopping; every trial trains its whole budget "
+                             "and is scored at its last epoch)")
     search.add_argument("--metric", choices=["accuracy", "loss"], default=None,
                         help="what 'best' means: validation accuracy (classification default) or loss")
     search.add_argument("--timeout", type=number(0.0, low_open=True), default=None,

@@ -7,8 +7,8 @@
 
 It is the bridge between the search layer and the engine. ``tune`` builds a
 :class:`~nnhp.search.Study` whose objective turns a params dict into an MLP, an optimizer and a
-schedule, trains it with :func:`nnhp.fit` (early stopping on the validation rows) and returns the
-validation metric; then it retrains the best configuration on training + validation rows.
+schedule, trains it with :func:`nnhp.fit` and returns the validation metric; then it retrains
+the best configuration on training + validation rows.
 
 Files, one step each:
 

@@ -4,7 +4,8 @@ One trial, step by step (:meth:`TrialObjective.__call__`):
 
 1. build the model, optimizer and schedule from ``trial.params`` (:mod:`nnhp.tuning.build`);
 2. a promoted trial (Hyperband, BOHB) restores its parent's checkpoint and trains on from there;
-3. ``fit`` with early stopping on the validation loss, reporting the metric every epoch;
+3. ``fit``, reporting the metric every epoch (with early stopping on the validation loss when
+   the search was given a ``patience``);
 4. score the validation rows with one yardstick for every trial (accuracy, or the MSE);
 5. record what a refit needs (``refit_epochs``, ``schedule_epochs``) and keep a checkpoint.
 
@@ -13,10 +14,22 @@ Epochs and schedules
 A trial's epochs are ``trial.budget`` when the searcher gives one, else ``params["epochs"]``,
 else ``max_epochs``. Without a budget the schedule spans the trial's own epochs; with a budget
 every schedule spans ``max_epochs``, so that a trial continued from a checkpoint follows the
-curve an uninterrupted run would. Either way the model scored is the weights of the epoch with
-the lowest validation loss (early stopping's best), and ``refit_epochs`` is that epoch's number
-counted from 1. A budgeted trial's checkpoint, which a promotion continues from, holds the end
-state instead: the last epoch's weights, which go with the optimizer state and epoch count.
+curve an uninterrupted run would.
+
+Which epoch is scored
+---------------------
+By default (``patience=None``) a trial trains all its epochs and is scored at the last one; the
+refit trains as many (``refit_epochs``). Hyperband and BOHB already stop the configurations that
+fall behind; within one, the end of an annealed schedule is what the refit reproduces. With a
+``patience`` a trial stops after that many epochs without a lower validation loss, the model
+scored is the weights of its lowest-loss epoch, and ``refit_epochs`` is that epoch's number
+counted from 1. A budgeted trial's checkpoint, which a promotion continues from, always holds the
+end state: the last epoch's weights, which go with the optimizer state and epoch count.
+
+Why not early stopping by default: measured with BOHB at 4 x max_epochs total epochs on the
+benchmark's classification sets (RESULTS.md, "Scoring a trial's last epoch"), the validation
+loss of a wide net bottoms out early while its accuracy still rises as the rate anneals, so
+stopping there scored and refit half-trained models.
 """
 from __future__ import annotations
 
@@ -81,10 +94,11 @@ class TrialObjective:
     only the best trial so far keeps one -- it is the search's model at the end.
     """
 
-    def __init__(self, problem: Problem, study, *, max_epochs: int, patience: int, seed=0,
+    def __init__(self, problem: Problem, study, *, max_epochs: int, patience: int | None = None, seed=0,
                  dtype="float32", backend=None):
         self.problem, self.study = problem, study
-        self.max_epochs, self.patience, self.seed = int(max_epochs), int(patience), seed
+        self.max_epochs, self.seed = int(max_epochs), seed
+        self.patience = None if patience is None else int(patience)
         self.dtype, self.backend = dtype, backend
         self._best_lock = threading.Lock()
         self.best_rank, self.best_trial_id = None, None      # the unbudgeted trial holding a checkpoint
@@ -113,13 +127,14 @@ class TrialObjective:
         l1, l2 = penalties(params)
         monitor = "val_accuracy" if problem.metric == "accuracy" else "val_loss"
 
-        stopper = EarlyStopping(monitor="val_loss", patience=self.patience, restore_best=False)
+        stopper = None if self.patience is None else EarlyStopping(monitor="val_loss", patience=self.patience,
+                                                                   restore_best=False)
         best_weights = {}
 
         def report(epoch, logs):
             if monitor in logs:
                 trial.report(logs[monitor], epoch)
-            if stopper.best_epoch == epoch:            # early stopping just recorded a new best
+            if stopper is not None and stopper.best_epoch == epoch:   # early stopping just recorded a new best
                 best_weights["flat"] = model.flat_params.copy()
 
         # A search tries learning rates that diverge; fit catches the non-finite loss and the

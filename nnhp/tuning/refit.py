@@ -6,8 +6,8 @@ best; once that is decided they are worth more as training data. The refit train
 * the best trial's params, with the search's seed;
 * on the training rows followed by the validation rows, with no early stopping (there is
   nothing left to stop on);
-* for the trial's ``refit_epochs`` -- the epoch whose weights the search scored: the best epoch
-  under early stopping, or the rung's budget under Hyperband/BOHB;
+* for the trial's ``refit_epochs`` -- the epoch whose weights the search scored: the trial's last
+  (its epochs, or the rung's budget under Hyperband/BOHB), or its best under ``patience``;
 * with its schedule stretched over the trial's ``schedule_epochs`` as in the search (a cosine
   that spanned 100 epochs and was stopped early at 60 again spans 100 and again stops at 60).
 

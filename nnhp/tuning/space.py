@@ -5,7 +5,7 @@ settings adapts to it:
 
 * :func:`default_max_epochs` -- the most epochs a trial trains (the top of Hyperband's rungs),
   lowered by :func:`time_capped_max_epochs` under a short timeout;
-* :func:`default_patience` -- early stopping's patience, from ``max_epochs``;
+* :func:`default_patience` -- an early-stopping patience for ``tune(patience=...)``, from ``max_epochs``;
 * :func:`default_space` -- what ``tune`` searches when no space is given;
 * :func:`default_params` -- one configuration known to be good on small tabular data: the
   first trial every default search runs at the full budget, and the fixed baseline of
@@ -44,8 +44,9 @@ def default_max_epochs(n_samples: int) -> int:
 
 
 def default_patience(max_epochs: int) -> int:
-    """Early-stopping patience: ``max(10, max_epochs / 10)`` epochs -- a long cosine run may
-    plateau for a while before its rate comes down."""
+    """An early-stopping patience for ``tune(patience=...)``: ``max(10, max_epochs / 10)`` epochs --
+    a long cosine run may plateau for a while before its rate comes down. ``tune`` uses none by
+    default (:mod:`nnhp.tuning.objective`)."""
     return max(10, int(max_epochs) // 10)
 
 

@@ -17,8 +17,7 @@ from .catalogue import check_loss_fits, check_name, check_space
 from .objective import SCORED_PARAMS, Problem, TrialObjective
 from .refit import KernelsAhead, fit_params, refit_rows, seconds_per_epoch
 from .scaling import Standardizer
-from .space import (default_max_epochs, default_params, default_patience, default_space, initial_config,
-                    time_capped_max_epochs)
+from .space import default_max_epochs, default_params, default_space, initial_config, time_capped_max_epochs
 
 __all__ = ["tune", "TuneResult", "incumbent", "tuned_space", "DEFAULT_SEARCHER", "DEFAULT_TRIALS"]
 
@@ -201,7 +200,10 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
     storage : None (memory) or an SQLite path, under study ``name``
     seed : one seed for the split, the searcher, every trial's weights and shuffling, and the refit
     metric : "accuracy" (classification default) or "loss" (regression default: validation MSE)
-    patience : early-stopping patience on the validation loss, in epochs (None: max(10, max_epochs/10))
+    patience : None (default): every trial trains its whole budget and is scored at its last epoch;
+        an integer: a trial stops after that many epochs without a lower validation loss and is
+        scored (and refit) at its lowest-loss epoch (:mod:`nnhp.tuning.objective`;
+        :func:`~nnhp.tuning.space.default_patience` gives a value that suits ``max_epochs``)
     n_workers : trials run at once, in worker processes when more than 1 (the objective pickles)
     executor : None (processes when n_workers > 1), "threads", or a ``concurrent.futures.Executor``
         / ``dask.distributed.Client`` that runs the trials (``Study.optimize``'s)
@@ -249,7 +251,7 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
                                             n_classes=problem.n_classes, dtype=dtype, backend=backend)
             max_epochs = time_capped_max_epochs(max_epochs, seconds, timeout)
     max_epochs = int(max_epochs)
-    patience = default_patience(max_epochs) if patience is None else int(patience)
+    patience = None if patience is None else int(patience)
     unbounded = n_trials is None and timeout is None and max_total_epochs is None
     budgeted_name = isinstance(searcher, str) and searcher.lower() in BUDGETED_SEARCHERS
     search = _make_searcher(searcher, seed, max_epochs, one_iteration=unbounded and budgeted_name)
@@ -471,7 +473,7 @@ def _search_model(study, best, objective: TrialObjective):
         checkpoint = study.storage.load_checkpoint(study.study_id, retrain.id)
     if checkpoint is not None:
         restore_checkpoint(checkpoint, model, optimizer)
-        if SCORED_PARAMS in checkpoint:            # a budgeted trial: the best epoch's weights
+        if SCORED_PARAMS in checkpoint:            # a budgeted trial: the scored epoch's weights
             model.set_state({"flat_params": checkpoint[SCORED_PARAMS]})
     model.loss_name = loss
     return model
