@@ -28,8 +28,8 @@ def test_tune_finds_a_model_and_restores_it(spirals):
     assert result.metric == "accuracy"
     assert result.best_value == max(t.value for t in study.trials if t.state == "complete")
     assert result.best_params == study.best_trial.params
-    # the best model is the very model that scored best_value (restored from its checkpoint)
-    assert nnhp.evaluate(result.best_model, X_val, y_val)["accuracy"] == pytest.approx(result.best_value)
+    # the search model is the very model that scored best_value (restored from its checkpoint)
+    assert nnhp.evaluate(result.search_model, X_val, y_val)["accuracy"] == pytest.approx(result.best_value)
     for trial in study.trials:
         assert trial.attrs["val_accuracy"] == trial.value
         assert trial.attrs["epochs_run"] <= 8
@@ -109,7 +109,7 @@ def test_reopened_tuning_runs_only_the_missing_trials(spirals, tmp_path):
     result = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="random", space=SMALL, n_trials=5, max_epochs=8,
                        storage=path)
     assert len(result.study.trials) == 5
-    assert nnhp.evaluate(result.best_model, X_val, y_val)["accuracy"] == pytest.approx(result.best_value)
+    assert nnhp.evaluate(result.search_model, X_val, y_val)["accuracy"] == pytest.approx(result.best_value)
 
 
 def _record(trials):
