@@ -98,7 +98,8 @@ class TunedMLPClassifier(ClassifierOutputs, _TunedMLPEstimator):
         or 50 trials of the other searchers.
     space : None (nnhp's default space), a dict of overrides to it, or an ``nnhp.search.Space``
     max_epochs : the most epochs one trial trains (None: nnhp.tune's choice for the data's size)
-    patience : early-stopping patience of each trial (None, nnhp.tune's default: none; each trial is scored at its last epoch)
+    patience : early-stopping patience of each trial (None, nnhp.tune's default: none; each trial
+        is scored at its last epoch)
     validation_fraction : float, default 0.2
         The rows held out (stratified) to score the trials.
     refit : bool, default True
