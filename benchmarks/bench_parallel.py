@@ -102,7 +102,7 @@ def seconds_to_reach(curve, target: float) -> float | None:
     return next((at for at, value in curve if value >= target - 1e-12), None)
 
 
-def run_asha_against_hyperband(seeds, max_epochs: int = 27) -> None:
+def run_asha_against_hyperband(seeds, max_epochs: int = 27, initial_configs="default") -> None:
     """For each seed: Hyperband's one iteration with 2 worker processes, then ASHA with 2 for 1.5
     times Hyperband's wall time. The target is the lower of the two final best validation
     accuracies, a score both reached; reported: each searcher's wall seconds to it (from the
@@ -119,12 +119,13 @@ def run_asha_against_hyperband(seeds, max_epochs: int = 27) -> None:
         load = os.getloadavg()[0]
         started = time.time()
         hyperband = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="hyperband", max_epochs=max_epochs,
-                              seed=seed, n_workers=2, refit=False)
+                              seed=seed, n_workers=2, refit=False, initial_configs=initial_configs)
         hb_seconds = time.time() - started
         hb_curve = best_so_far(hyperband.study, started)
         started = time.time()
         asha = nnhp.tune(X, y, validation_data=(X_val, y_val), searcher="asha", max_epochs=max_epochs, seed=seed,
-                         n_workers=2, refit=False, timeout=1.5 * hb_seconds, n_trials=None)
+                         n_workers=2, refit=False, timeout=1.5 * hb_seconds, n_trials=None,
+                         initial_configs=initial_configs)
         asha_seconds = time.time() - started
         asha_curve = best_so_far(asha.study, started)
         target = min(hb_curve[-1][1], asha_curve[-1][1])
@@ -147,11 +148,13 @@ def main(argv=None) -> None:
     parser.add_argument("--dask", action="store_true", help="also 2 Dask workers on 127.0.0.1")
     parser.add_argument("--asha", action="store_true", help="only ASHA against Hyperband, 2 workers each")
     parser.add_argument("--seeds", type=int, default=5, help="seeds of the ASHA comparison (0, 1, ...)")
+    parser.add_argument("--no-initial-config", action="store_true",
+                        help="ASHA comparison: no default configuration first, only the searchers' own trials")
     parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                         help="before each round, wait up to this long for the cores to be 90%% idle")
     args = parser.parse_args(argv)
     if args.asha:
-        run_asha_against_hyperband(range(args.seeds))
+        run_asha_against_hyperband(range(args.seeds), initial_configs=None if args.no_initial_config else "default")
         return
     print(f"{os.cpu_count()} cores; job: nnhp tune {' '.join(JOB)}")
     print(f"{'run':<12} {'wall s':>7} {'trials/min':>10} {'speed-up':>8} {'load':>5}  best   (idle before)")
