@@ -37,12 +37,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=480.0, help="nnhp.tune's timeout in seconds")
     parser.add_argument("--early-stopping", action="store_true",
-                        help="tune with patience=default_patience(max_epochs): trials stopped on the validation "
-                             "loss and scored at their lowest-loss epoch (the default before 2026-12-03)")
+                        help="tune with bench_tune.previous_patience: trials stopped on the validation loss and "
+                             "scored at their lowest-loss epoch (the default before 2026-12-03)")
     parser.add_argument("--skip-hand-picked", action="store_true", help="only the tuner")
     args = parser.parse_args(argv)
     import nnhp
-    from nnhp.tuning import default_patience, fit_params
+    from nnhp.tuning import fit_params
 
     split = bench_tune.make_split(bench_tune.load_dataset("many_classes"), args.seed)
     print(f"many_classes seed {args.seed}: {len(split.X_train)} train / {len(split.X_val)} validation / "
@@ -52,7 +52,7 @@ def main(argv=None):
         model = fit_params(HAND_PICKED, split.X_train, split.y_train, seed=args.seed, n_classes=split.n_classes)
         print(f"hand-picked MLP: test accuracy {bench_tune.nnhp_test_score(model, split):.4f} "
               f"({time.perf_counter() - start:.0f} s)", flush=True)
-    patience = default_patience(bench_tune.max_epochs_for(split)) if args.early_stopping else None
+    patience = bench_tune.previous_patience(split) if args.early_stopping else None
     start = time.perf_counter()
     result = nnhp.tune(split.X_train, split.y_train, validation_data=(split.X_val, split.y_val),
                        loss="cross_entropy", timeout=args.timeout, n_trials=None, seed=args.seed, patience=patience)

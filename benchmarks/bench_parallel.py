@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -85,13 +86,14 @@ def _digits():
     return train_test_split(data.X, data.y, 0.15, seed=0)
 
 
-def best_so_far(study, started: float, maximize: bool = True) -> list[tuple[float, float]]:
-    """``(seconds after started, best value so far)`` at each completed trial, in finishing order."""
+def best_so_far(study, started: float) -> list[tuple[float, float]]:
+    """``(seconds after started, best value so far)`` at each completed trial that raised the best
+    (a maximized accuracy), in finishing order."""
     points, best = [], None
     for trial in sorted(study.trials, key=lambda t: t.finished or float("inf")):
         if trial.state != "complete" or trial.finished is None:
             continue
-        if best is None or (trial.value > best if maximize else trial.value < best):
+        if best is None or trial.value > best:
             best = trial.value
             points.append((trial.finished - started, best))
     return points
@@ -106,7 +108,8 @@ def run_asha_against_hyperband(seeds, max_epochs: int = 27, initial_configs="def
     """For each seed: Hyperband's one iteration with 2 worker processes, then ASHA with 2 for 1.5
     times Hyperband's wall time. The target is the lower of the two final best validation
     accuracies, a score both reached; reported: each searcher's wall seconds to it (from the
-    start of the search; its first trial is the same default configuration in both)."""
+    start of the search). Both start with the same default configuration at the full budget unless
+    ``initial_configs`` is None."""
     import nnhp
 
     X, X_val, y, y_val = _digits()
@@ -135,8 +138,8 @@ def run_asha_against_hyperband(seeds, max_epochs: int = 27, initial_configs="def
               f"{100 * asha_curve[-1][1]:8.2f}% {100 * target:6.2f}% {hb_at:8.1f} {asha_at:10.1f}  {load:.2f}",
               flush=True)
     faster = sum(a < h for h, a in rows)
-    hb_median = sorted(h for h, _ in rows)[len(rows) // 2]
-    asha_median = sorted(a for _, a in rows)[len(rows) // 2]
+    hb_median = statistics.median(h for h, _ in rows)
+    asha_median = statistics.median(a for _, a in rows)
     print(f"median seconds to the target: Hyperband {hb_median:.1f}, ASHA {asha_median:.1f}; "
           f"ASHA first on {faster} of {len(rows)} seeds")
 

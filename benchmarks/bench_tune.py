@@ -406,14 +406,19 @@ def _budget_kwargs(budget: str, budget_value: float) -> dict:
     raise ValueError(f"budget must be 'time' or 'epochs', got {budget!r}")
 
 
+def previous_patience(split: Split) -> int:
+    """The patience nnhp.tune used by default before 2026-12-03 (each trial stopped on the validation
+    loss and scored at its lowest-loss epoch): ``default_patience`` of the data set's uncapped
+    max_epochs."""
+    from nnhp.tuning import default_patience
+    return default_patience(max_epochs_for(split))
+
+
 def run_nnhp(split: Split, searcher: str, budget: str, budget_value: float, seed: int,
              early_stopping: bool = False) -> dict:
-    """nnhp.tune with its defaults; ``early_stopping``: with ``patience=default_patience(max_epochs)``
-    (the default before 2026-12-03: each trial stopped on the validation loss and scored at its
-    lowest-loss epoch), max_epochs the data set's uncapped one."""
+    """nnhp.tune with its defaults; ``early_stopping``: with :func:`previous_patience`."""
     import nnhp
-    from nnhp.tuning import default_patience
-    patience = default_patience(max_epochs_for(split)) if early_stopping else None
+    patience = previous_patience(split) if early_stopping else None
     start = time.perf_counter()
     result = nnhp.tune(split.X_train, split.y_train, validation_data=(split.X_val, split.y_val),
                        searcher=searcher, n_trials=None, refit=True, seed=seed, patience=patience,
