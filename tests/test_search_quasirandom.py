@@ -94,3 +94,15 @@ def test_an_interrupted_trial_gets_its_point_back(tmp_path):
 def test_registered_by_name():
     assert isinstance(make_searcher("quasirandom", seed=2), QuasiRandomSearch)
     assert isinstance(make_searcher("quasi-random"), QuasiRandomSearch)
+
+
+def test_ask_ahead_gives_the_next_free_points_as_asks_would():
+    space = Space({"x": Float(0.0, 1.0), "n": Int(1, 5)})
+    study = Study(space, QuasiRandomSearch(seed=2))
+    study.tell(study.ask(), 0.0)
+    ahead = study.searcher.ask_ahead(study, 4)
+    assert [p.info["sequence_index"] for p in ahead] == [1, 2, 3, 4]
+    for proposal in ahead:
+        trial = study.ask()
+        assert trial.params == proposal.params and trial.info == proposal.info
+        study.tell(trial, 0.0)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from nnhp.search import Choice, Float, GridSearch, Int, RandomSearch, Space, Study, make_searcher
+from nnhp.search import (Choice, Float, GridSearch, Int, RandomSearch, SearchExhausted, Space, Study,
+                         make_searcher)
 
 
 def ask_all(study, limit=10_000):
@@ -102,3 +103,51 @@ def test_make_searcher_by_name():
     assert make_searcher(searcher) is searcher
     with pytest.raises(TypeError, match="ask"):
         make_searcher(object())
+
+
+# --- ask_ahead: the next n proposals at once, as n asks would give them -----------------------
+
+def _asked_one_by_one(searcher, space, n, held=0):
+    """(ask_ahead's n proposals, the params of n asks each made a trial before the next), after
+    ``held`` earlier trials."""
+    study = Study(space, searcher)
+    for _ in range(held):
+        study.tell(study.ask(), 0.0)
+    ahead = searcher.ask_ahead(study, n)
+    asked = []
+    for _ in range(n):
+        try:
+            trial = study.ask()
+        except SearchExhausted:
+            break
+        asked.append(trial.params)
+        study.tell(trial, 0.0)
+    return ahead, asked
+
+
+@pytest.mark.parametrize("held", [0, 3])
+def test_random_ask_ahead_gives_what_asks_one_by_one_give(held):
+    space = Space({"x": Float(1e-3, 1.0, log=True), "n": Int(1, 4), "act": Choice(["relu", "tanh"])})
+    ahead, asked = _asked_one_by_one(RandomSearch(seed=5), space, 12, held)
+    assert [p.params for p in ahead] == asked
+    assert len(ahead) == 12
+
+
+def test_random_ask_ahead_avoids_repeats_and_stops_at_a_small_spaces_end():
+    space = Space({"n": Int(1, 3), "act": Choice(["relu", "tanh"])})     # 6 points
+    ahead, asked = _asked_one_by_one(RandomSearch(seed=1), space, 10)
+    assert [p.params for p in ahead] == asked
+    assert len(ahead) == 6 and len({(p.params["n"], p.params["act"]) for p in ahead}) == 6
+
+
+def test_grid_ask_ahead_gives_the_next_points_and_stops_at_the_end():
+    space = Space({"n": Int(1, 3), "x": Float(0.0, 1.0)})
+    ahead, asked = _asked_one_by_one(GridSearch(points_per_dim=2), space, 10, held=2)
+    assert [p.params for p in ahead] == asked
+    assert len(ahead) == 4                                   # 6 points, 2 held
+
+
+def test_searchers_that_learn_cannot_ask_ahead():
+    space = Space({"x": Float(0.0, 1.0)})
+    for name in ("gp", "hyperband", "bohb", "asha"):
+        assert make_searcher(name).ask_ahead(Study(space, make_searcher(name)), 3) is None

@@ -308,3 +308,65 @@ def test_an_in_memory_storage_compares_identities_too():
     with pytest.raises(StudyMismatchError, match="direction='maximize' when created, direction='minimize' now; "
                                                  "metric='accuracy' when created, metric='loss' now"):
         Study(space(), storage=storage, name="s", direction="minimize", identity={"metric": "loss"})
+
+
+# --- a parallel search starts its costliest trials first ----------------------------------------
+
+class CostedObjective:
+    """An objective that can estimate its trials' cost (here: x itself, made positive)."""
+
+    def estimated_cost(self, params, budget):
+        return params["x"] + 5.0
+
+    def __call__(self, trial):
+        time.sleep(0.002)
+        return quadratic(trial)
+
+
+def _started(study):
+    """Params of the trials in the order they were created (= started)."""
+    return [t.params for t in study.trials]
+
+
+def test_two_workers_start_the_costliest_proposals_first_after_the_enqueued_ones():
+    one, two = Study(space(), RandomSearch(seed=4)), Study(space(), RandomSearch(seed=4))
+    for study in (one, two):
+        study.enqueue({"x": -4.5, "n": 1, "act": "relu"})
+    one.optimize(CostedObjective(), n_trials=13)
+    two.optimize(CostedObjective(), n_trials=13, n_workers=2, executor="threads")
+    started = _started(two)
+    assert started[0] == {"x": -4.5, "n": 1, "act": "relu"}         # enqueued: first, whatever its cost
+    xs = [p["x"] for p in started[1:]]
+    assert xs == sorted(xs, reverse=True)
+    key = lambda p: (p["x"], p["n"], p["act"])                        # noqa: E731
+    assert sorted(map(key, started[1:])) == sorted(map(key, _started(one)[1:]))   # the same draws
+    assert two._ahead == []
+
+
+def test_costs_do_not_reorder_one_worker_a_timeout_or_an_objective_without_costs():
+    def order(**kwargs):
+        study = Study(space(), RandomSearch(seed=4))
+        objective = kwargs.pop("objective", CostedObjective())
+        study.optimize(objective, **kwargs)
+        return _started(study)
+
+    drawn = order(n_trials=8)
+    xs = [p["x"] for p in drawn]
+    assert xs != sorted(xs, reverse=True)                     # the draws themselves are not sorted
+    assert order(n_trials=8, n_workers=2, executor="threads", timeout=60) == drawn
+    assert order(n_trials=8, n_workers=2, executor="threads", objective=quadratic) == drawn
+    assert order(n_trials=8, n_workers=2, executor="threads") != drawn
+
+
+def test_a_search_stopped_part_way_drops_the_drawn_trials_it_did_not_start():
+    study = Study(space(), RandomSearch(seed=4))
+    objective = CostedObjective()
+
+    def stop_after_three(study, trial):
+        if len(study.trials) >= 3:
+            study.stop()
+
+    study.optimize(objective, n_trials=10, n_workers=2, executor="threads", callbacks=[stop_after_three])
+    assert 3 <= len(study.trials) <= 4 and study._ahead == []
+    study.optimize(objective, n_trials=2)                     # continues with the searcher's own asks
+    assert len(study.trials) <= 6 and len({(p["x"], p["n"]) for p in _started(study)}) == len(study.trials)

@@ -231,7 +231,11 @@ def test_tune_in_worker_processes_keeps_one_checkpoint_for_the_best():
                     max_epochs=4, seed=0, refit=False, n_workers=2)
     study = two.study
     assert os.getpid() not in {int(t.attrs["worker"].rsplit(":", 1)[1]) for t in study.trials}
-    assert [t.value for t in study.trials] == [t.value for t in one.study.trials]
+    # The same trials, each with the same value (two workers start the costliest first).
+    def results(study):
+        return sorted((t.params["units_1"], t.value) for t in study.trials)
+
+    assert results(study) == results(one.study)
     kept = [t.id for t in study.trials if study.storage.load_checkpoint(study.study_id, t.id) is not None]
     assert kept == [study.best_trial.id]
     assert nnhp.evaluate(two.search_model, X_val, y_val)["accuracy"] == pytest.approx(two.best_value)
@@ -495,3 +499,21 @@ def test_cli_shared_needs_storage(capsys):
 
     assert main(["tune", "--data", "moons", "--trials", "1", "--shared", "10", "--quiet"]) == 2
     assert "--shared needs --storage" in capsys.readouterr().err
+
+
+def test_tune_with_two_worker_processes_starts_the_costliest_random_trials_first():
+    data = make_moons(n_samples=200, noise=0.2, seed=0)
+    X, X_val, y, y_val = train_test_split(data.X, data.y, 0.25, seed=0)
+    space = {"n_layers": 1, "units_1": Int(8, 64), "epochs": Int(1, 6), "batch_size": 64}
+    kwargs = dict(validation_data=(X_val, y_val), searcher="random", space=space, n_trials=6, max_epochs=6,
+                  seed=0, refit=False)
+    one = nnhp.tune(X, y, **kwargs)
+    two = nnhp.tune(X, y, **kwargs, n_workers=2)
+    from nnhp.tuning.objective import Problem, TrialObjective
+    problem = Problem(X, y, X_val, y_val, "classification", 2, "accuracy", "cross_entropy")
+    cost = TrialObjective(problem, None, max_epochs=6).estimated_cost
+    costs = [cost(t.params) for t in two.study.trials]
+    assert costs == sorted(costs, reverse=True)
+    assert [cost(t.params) for t in one.study.trials] != costs
+    assert sorted(map(str, (t.params for t in two.study.trials))) == sorted(map(str, (t.params for t in one.study.trials)))
+    assert two.best_params == one.best_params

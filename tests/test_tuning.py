@@ -746,3 +746,20 @@ def test_a_stored_hyperband_study_keeps_its_epoch_budget(tmp_path, spirals):
     nnhp.tune(X, y, n_trials=2, max_epochs=3, **settings)
     with pytest.raises(StudyMismatchError, match="max_epochs=3 when created, max_epochs=9 now"):
         nnhp.tune(X, y, n_trials=4, max_epochs=9, **settings)
+
+
+def test_a_trials_estimated_cost_counts_rows_weights_batches_and_epochs():
+    from nnhp.tuning.objective import BATCH_OVERHEAD, Problem, TrialObjective
+    X, y = np.zeros((100, 5)), np.zeros(100, dtype=int)
+    X_val, y_val = np.zeros((30, 5)), np.zeros(30, dtype=int)
+    problem = Problem(X, y, X_val, y_val, "classification", 3, "accuracy", "cross_entropy")
+    objective = TrialObjective(problem, None, max_epochs=10)
+    params = {"n_layers": 2, "units": 8, "batch_size": 32, "epochs": 4}
+    weights = 5 * 8 + 8 * 8 + 8 * 3
+    per_epoch = (100 + 30 / 3) * weights + 4 * 3 * BATCH_OVERHEAD          # 4 batches, 3 layers
+    assert objective.estimated_cost(params) == pytest.approx(4 * per_epoch)
+    assert objective.estimated_cost(params, budget=8) == pytest.approx(8 * per_epoch)   # a budget wins
+    assert objective.estimated_cost({k: v for k, v in params.items() if k != "epochs"}) == pytest.approx(10 * per_epoch)
+    cost = objective.estimated_cost
+    assert cost({**params, "units": 64}) > cost(params) and cost({**params, "n_layers": 3}) > cost(params)
+    assert cost({**params, "batch_size": 8}) > cost(params)

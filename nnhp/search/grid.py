@@ -49,6 +49,11 @@ class GridSearch(Searcher):
         return self._grid
 
     def ask(self, study):
+        proposals = self.ask_ahead(study, 1)
+        return proposals[0] if proposals else None
+
+    def ask_ahead(self, study, n: int) -> list[Proposal]:
+        """The next ``n`` grid points the study does not hold (fewer at the grid's end)."""
         grid = self.points(study.space)
         if study is not self._study:
             self._study, self._cursor = study, 0
@@ -56,6 +61,10 @@ class GridSearch(Searcher):
         # Points are handed out in order, so everything before the cursor is already taken.
         while self._cursor < len(grid) and self._keys[self._cursor] in seen:
             self._cursor += 1
-        if self._cursor == len(grid):
-            return None
-        return Proposal(dict(grid[self._cursor]))
+        proposals = []
+        for index in range(self._cursor, len(grid)):
+            if len(proposals) == n:
+                break
+            if self._keys[index] not in seen:
+                proposals.append(Proposal(dict(grid[index])))
+        return proposals

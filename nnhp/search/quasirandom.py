@@ -130,8 +130,14 @@ class QuasiRandomSearch(Searcher):
         return space._assign(value_of)
 
     def ask(self, study):
+        return self.ask_ahead(study, 1)[0]
+
+    def ask_ahead(self, study, n: int) -> list[Proposal]:
+        """The ``n`` lowest indices no live trial holds, in order."""
         taken = {t.info.get("sequence_index") for t in study.trials if not t.interrupted}
-        index = 0
-        while index in taken:
+        proposals, index = [], 0
+        while len(proposals) < n:
+            if index not in taken:
+                proposals.append(Proposal(self.point(study.space, index), info={"sequence_index": index}))
             index += 1
-        return Proposal(self.point(study.space, index), info={"sequence_index": index})
+        return proposals

@@ -31,11 +31,28 @@ class RandomSearch(Searcher):
     def ask(self, study):
         space = study.space
         trials = study.trials
+        return self._draw(space, {space.key(t.params) for t in trials}, len(trials))
+
+    def ask_ahead(self, study, n: int) -> list[Proposal]:
+        """The next ``n`` draws, as ``n`` asks would give them with each made a trial in turn."""
+        space = study.space
+        trials = study.trials
         seen = {space.key(t.params) for t in trials}
+        proposals = []
+        for k in range(len(trials), len(trials) + int(n)):
+            proposal = self._draw(space, seen, k)
+            if proposal is None:
+                break
+            seen.add(space.key(proposal.params))
+            proposals.append(proposal)
+        return proposals
+
+    def _draw(self, space, seen: set, index: int) -> Proposal | None:
+        """Point ``index`` of the sequence, redrawn while it repeats one in ``seen``."""
         size = space.size()
         if len(seen) >= size:
             return None
-        rng = np.random.default_rng([self.seed, len(trials)])
+        rng = np.random.default_rng([self.seed, index])
         for _ in range(self.max_retries):
             params = space.sample(rng)
             if space.key(params) not in seen:

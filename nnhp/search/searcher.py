@@ -5,6 +5,7 @@ A searcher only *proposes*; the :class:`~nnhp.search.Study` records and runs. Th
     proposal = searcher.ask(study)      # -> Proposal, or None when it has nothing to propose
     searcher.tell(study, trial)         # after a trial ends: complete, failed or pruned
     searcher.is_finished(study)         # optional: True once the search is over
+    searcher.ask_ahead(study, n)        # optional: the next n proposals at once (see below)
 
 ``ask`` sees ``study.trials``, *including* trials still ``running`` (proposed but not yet
 told), so a model-based searcher can treat them as pending (e.g. with a constant liar) and a
@@ -18,6 +19,11 @@ A :class:`Proposal` may carry a ``budget`` (the resource a trial may use: epochs
 ``nnhp.tune``), a ``parent_id`` (the trial whose checkpoint this one continues from; the
 objective reads it as ``trial.checkpoint``) and ``info`` (anything JSON-able worth recording,
 such as a Hyperband bracket and rung).
+
+``ask_ahead(study, n)`` is for searchers whose proposals do not depend on results (grid, random,
+quasi-random): the proposals that ``n`` successive asks would give, each made a trial before
+the next ask, all at once. ``Study.optimize`` uses it to run a parallel search's costliest
+trials first. A searcher that learns from results returns None, the default.
 """
 from __future__ import annotations
 
@@ -54,6 +60,11 @@ class Searcher:
 
     def is_finished(self, study) -> bool:
         return False
+
+    def ask_ahead(self, study, n: int) -> list[Proposal] | None:
+        """The next ``n`` proposals (fewer when the searcher runs out), the same ones ``n`` asks
+        would give with each made a trial in turn; None when they would depend on results."""
+        return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -12,7 +12,6 @@ it compares with its own (see :class:`~nnhp.search.Study`).
 from __future__ import annotations
 
 import copy
-import os
 import threading
 import time
 

@@ -47,10 +47,12 @@ so the objective must pickle -- one that does not is refused with an error namin
 ``executor=`` any ``concurrent.futures.Executor`` -- a ``ProcessPoolExecutor``, a Dask cluster's
 ``Client`` or ``Client.get_executor()`` -- runs them there. Asking and telling stay serialized,
 so searchers need not be thread-safe, and a searcher that does not learn from results (random,
-grid) proposes the same params whatever the number of workers. A worker that dies mid-trial
-fails that trial only (``"worker failed: ..."``) and the search goes on; the trial is run again
-``max_retries`` times (default 1; the retry's ``info["retry_of"]`` names it). ``trial_timeout``
-stops a trial that runs too long. Ctrl-C stops the workers and marks their trials interrupted.
+grid) proposes the same params whatever the number of workers (when the objective can estimate
+their cost, they are drawn at once and start costliest first: ``optimize``). A worker that dies
+mid-trial fails that trial only (``"worker failed: ..."``) and the search goes on; the trial is
+run again ``max_retries`` times (default 1; the retry's ``info["retry_of"]`` names it).
+``trial_timeout`` stops a trial that runs too long. Ctrl-C stops the workers and marks their
+trials interrupted.
 
 Several processes on one study
 ------------------------------
@@ -218,6 +220,7 @@ class Study:
         self._lock = threading.RLock()
         self._trial_ended = threading.Condition(self._lock)
         self._queue: list[Proposal] = []          # enqueue()d proposals, asked before the searcher's
+        self._ahead: list[Proposal] = []          # drawn in advance, costliest first (optimize())
         self._stop_requested = False
         self._mine: set[int] = set()              # trials this process runs now (heartbeats)
         self.stale_after = None
@@ -244,6 +247,7 @@ class Study:
         self.__dict__.update(state)
         self.__dict__.setdefault("_mine", set())          # (pickled before heartbeats)
         self.__dict__.setdefault("stale_after", None)
+        self.__dict__.setdefault("_ahead", [])
         self._lock = threading.RLock()
         self._trial_ended = threading.Condition(self._lock)
 
@@ -372,6 +376,8 @@ class Study:
                 proposal = Proposal(params, budget)
             elif self._queue:
                 proposal = self._queue.pop(0)
+            elif self._ahead:
+                proposal = self._ahead.pop(0)
             else:
                 proposal = self.searcher.ask(self)
                 if proposal is None:
@@ -442,6 +448,16 @@ class Study:
         ``total_trials``: stop when the *study* holds this many trials (interrupted ones aside),
         whichever processes ran them: each new trial is claimed in one step with that check, so
         several processes sharing an SQLite study end with exactly this many.
+
+        Costliest first: with ``n_workers > 1``, ``n_trials`` and neither ``timeout`` nor
+        ``total_trials``, a searcher whose proposals do not depend on results (``ask_ahead``: grid,
+        random, quasi-random) and an objective that can estimate a trial's cost
+        (``objective.estimated_cost(params, budget) -> float``, in any unit; ``nnhp.tune``'s can),
+        the proposals still to run are drawn at once and started costliest first, after any
+        enqueued ones. In the order they were drawn, a long trial that comes last leaves one
+        worker running it alone while the others idle; started longest first, the last trials
+        are the short ones that fill the gaps (Graham's LPT rule). The same trials run as with one
+        worker; their numbers follow the order they start in.
         """
         if n_trials is not None and (not isinstance(n_trials, numbers.Integral) or n_trials < 0):
             raise ValueError(f"n_trials must be a non-negative integer or None, got {n_trials!r}")
@@ -459,8 +475,12 @@ class Study:
         deadline = None if timeout is None else time.monotonic() + float(timeout)
         progress = {"started": 0, "running": 0, "stop": False}
         self._stop_requested = False
+        cost = getattr(objective, "estimated_cost", None)
+        plan_ahead = (cost is not None and n_workers > 1 and n_trials is not None and timeout is None
+                      and total_trials is None)
 
         def next_trial(block: bool = True) -> Trial | None:
+            nonlocal plan_ahead
             with self._lock:
                 while True:
                     if progress["stop"] or self._stop_requested:
@@ -468,6 +488,9 @@ class Study:
                     retry = self._queue and "retry_of" in self._queue[0].info
                     if n_trials is not None and progress["started"] >= n_trials and not retry:
                         return None
+                    if plan_ahead and not self._queue:   # once, when the searcher's turn comes
+                        plan_ahead = False
+                        self._ahead = self._costliest_first(n_trials - progress["started"], cost)
                     if deadline is not None and time.monotonic() >= deadline:
                         return None
                     is_finished = getattr(self.searcher, "is_finished", None)
@@ -503,6 +526,20 @@ class Study:
                 self._optimize_here(objective, next_trial, progress, n_workers, callbacks, catch)
         finally:
             beating.set()
+            with self._lock:
+                self._ahead = []                   # drawn but not started (a stop): not this study's
+
+    def _costliest_first(self, n: int, cost) -> list[Proposal]:
+        """The searcher's next ``n`` proposals, costliest first by ``cost(params, budget)`` (ties in
+        the order drawn); none when the searcher cannot tell them in advance."""
+        ask_ahead = getattr(self.searcher, "ask_ahead", None)
+        proposals = None if ask_ahead is None else ask_ahead(self, n)
+        if not proposals:
+            return []
+        proposals = [Proposal(p) if isinstance(p, dict) else p for p in proposals]
+        costs = [float(cost(p.params, p.budget)) for p in proposals]
+        order = sorted(range(len(proposals)), key=lambda i: -costs[i])
+        return [proposals[i] for i in order]
 
     def _optimize_here(self, objective, next_trial, progress, n_workers, callbacks, catch) -> None:
         """optimize() in this process: one loop, or ``n_workers`` threads."""

@@ -40,9 +40,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .build import build_model, build_optimizer, build_schedule, n_outputs, penalties
+from .build import build_model, build_optimizer, build_schedule, hidden_sizes, n_outputs, penalties
 
 __all__ = ["Problem", "TrialObjective", "SCORED_PARAMS"]
+
+#: What one mini-batch costs beyond its arithmetic, per layer (the Python calls, the small-array
+#: kernels, the optimizer step), in multiply-adds of one row through one weight. A least-squares
+#: fit of the 30 trial times of ``nnhp tune --data digits --searcher random --trials 30
+#: --max-epochs 27`` (AMD EPYC, 2026-12-03) gave 1.5e6; it only orders trials
+#: (:meth:`TrialObjective.estimated_cost`), so a rough figure does.
+BATCH_OVERHEAD = 1.5e6
 
 #: The checkpoint entry holding the weights a budgeted trial was scored with (its last epoch's, or
 #: its best epoch's under a patience).
@@ -112,6 +119,22 @@ class TrialObjective:
                             self.dtype, self.backend)
         return model, build_optimizer(params), loss
 
+    def epochs_of(self, params: dict, budget) -> int:
+        """A trial's epochs: its budget, else ``params["epochs"]``, else ``max_epochs``."""
+        return int(round(budget)) if budget is not None else int(params.get("epochs", self.max_epochs))
+
+    def estimated_cost(self, params: dict, budget=None) -> float:
+        """A trial's cost in multiply-adds, roughly: per epoch, every training row and a third of
+        every validation row (a forward pass only) through every weight, plus
+        :data:`BATCH_OVERHEAD` per batch and layer. ``Study.optimize`` starts a parallel random or
+        grid search's costliest trials first with it; the time itself is never predicted."""
+        problem = self.problem
+        widths = [problem.X.shape[1], *hidden_sizes(params), problem.n_outputs(problem.loss_of(params))]
+        weights = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+        rows, batch = len(problem.X), max(int(params.get("batch_size", 32)), 1)
+        per_epoch = (rows + len(problem.X_val) / 3) * weights + math.ceil(rows / batch) * (len(widths) - 1) * BATCH_OVERHEAD
+        return self.epochs_of(params, budget) * per_epoch
+
     def __call__(self, trial) -> float:
         from .. import losses
         from ..checkpoint import restore_checkpoint
@@ -121,7 +144,7 @@ class TrialObjective:
         model, optimizer, loss = self.build(params)
         if losses.get(loss).classification != (problem.task == "classification"):
             raise ValueError(f"loss {loss!r} does not fit a {problem.task} task")
-        epochs = int(round(trial.budget)) if budgeted else int(params.get("epochs", self.max_epochs))
+        epochs = self.epochs_of(params, trial.budget)
         schedule_epochs = self.max_epochs if budgeted else epochs
         initial_epoch = 0
         if trial.checkpoint is not None:
