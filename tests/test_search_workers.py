@@ -185,6 +185,24 @@ def test_a_failing_worker_initializer_fails_each_task_with_its_reason():
         pool.shutdown()
 
 
+def test_shutdown_without_join_returns_once_the_tasks_are_done_and_the_workers_exit_after():
+    from nnhp.search.workers import ProcessPool
+    for join in (True, False):
+        pool = ProcessPool(2)
+        futures = [pool.submit(time.sleep, 0.2) for _ in range(3)]
+        processes = [w.process for w in pool._workers]
+        pool.shutdown(join=join)
+        assert all(f.done() and f.exception() is None for f in futures)
+        if join:
+            assert not any(p.is_alive() for p in processes)
+        deadline = time.monotonic() + 30
+        while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [p.exitcode for p in processes] == [0, 0]           # stopped, not killed
+        with pytest.raises(RuntimeError, match="shut down"):
+            pool.submit(os.getpid)
+
+
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity on this OS")
 def test_workers_share_out_the_cores_this_process_may_use_not_the_machines():
     from nnhp.search.workers import ProcessPool

@@ -350,19 +350,15 @@ def test_refit_false_returns_the_search_model(spirals):
     assert nnhp.evaluate(result.best_model, X_val, y_val)["accuracy"] == pytest.approx(result.best_value)
 
 
-def test_kernels_ahead_starts_loading_once_a_worker_has_no_trial_left(monkeypatch):
-    """With 5 trials on 2 workers, the 4th trial's end leaves one to run: one core is free."""
+def test_kernels_load_ahead_in_the_background_only_for_trials_in_other_workers(monkeypatch):
     from nnhp import fused
-    from nnhp.tuning.refit import KernelsAhead
+    from nnhp.tuning.refit import load_kernels_ahead
     calls = []
     monkeypatch.setattr(fused, "prepare", lambda xp, dtype, setting=None, background=False:
                         calls.append((xp, dtype, background)))
-    ahead = KernelsAhead(5, 2, dtype="float64")
-    seen = []
-    for _ in range(5):
-        ahead(None, None)
-        seen.append(len(calls))
-    assert seen == [0, 0, 0, 1, 1]
+    load_kernels_ahead(1, dtype="float64")
+    assert calls == []                         # one worker: the trials load them here, in their own time
+    load_kernels_ahead(2, dtype="float64")
     assert calls == [(np, np.dtype(np.float64), True)]
 
 

@@ -658,7 +658,7 @@ class Study:
             raise
         finally:
             if own_pool:
-                pool.shutdown(wait=True)
+                pool.shutdown(wait=True, join=False)      # the workers exit while the caller goes on
 
     def _finish_remote(self, trial: Trial, future, objective, progress, callbacks, max_retries) -> None:
         """Write back what a task's trial recorded and tell the study its outcome."""

@@ -15,7 +15,7 @@ from ..search.trial import COMPLETE, FAILED
 from .build import as_labels, infer_task
 from .catalogue import check_loss_fits, check_name, check_space
 from .objective import SCORED_PARAMS, Problem, TrialObjective
-from .refit import KernelsAhead, fit_params, refit_rows, seconds_per_epoch
+from .refit import fit_params, load_kernels_ahead, refit_rows, seconds_per_epoch
 from .scaling import Standardizer
 from .space import default_max_epochs, default_params, default_space, initial_config, time_capped_max_epochs
 
@@ -278,8 +278,8 @@ def tune(X, y, validation_data=None, loss=None, space=None, searcher=DEFAULT_SEA
         all_callbacks.append(_EpochBudget(max_total_epochs))
     streak = _FailureStreak(FAILURES_IN_A_ROW)
     all_callbacks.append(streak)
-    if n_workers > 1 and remaining:
-        all_callbacks.append(KernelsAhead(remaining, n_workers, dtype, backend))
+    if remaining != 0:
+        load_kernels_ahead(n_workers, dtype, backend)
     with limit_blas_threads(blas_threads):
         try:
             deadline_left = None if timeout is None else max(timeout - (time.monotonic() - started), 0.0)
