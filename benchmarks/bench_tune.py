@@ -891,17 +891,18 @@ def bohb_vs_hyperband(records, budget: str) -> tuple[list[str], dict]:
         bohb_epochs = epochs_to_reach(runs[(dataset, seed, bohb)]["curve"], target, direction)
         per_dataset.setdefault(dataset, []).append((seed, target, hb_epochs, bohb_epochs))
     lines = ["| data set | seeds | Hyperband: epochs to its best (median) | BOHB: epochs to that score "
-             "(median) | seeds BOHB fewer |", "|---|---:|---:|---:|---:|"]
+             "(median) | seeds BOHB fewer / equal / more |", "|---|---:|---:|---:|---:|"]
     fewer = 0
     for dataset in _ordered(per_dataset, list(SUITE)):
         rows = sorted(per_dataset[dataset])
         hb_median = float(np.median([row[2] for row in rows]))
         bohb_median = float(np.median([row[3] for row in rows]))      # inf when most seeds never reached it
         seeds_fewer = sum(row[3] < row[2] for row in rows)
+        seeds_equal = sum(row[3] == row[2] for row in rows)
         fewer += bohb_median < hb_median
         lines.append(f"| {dataset} | {len(rows)} | {hb_median:.0f} | "
                      f"{'not reached' if math.isinf(bohb_median) else f'{bohb_median:.0f}'} | "
-                     f"{seeds_fewer}/{len(rows)} |")
+                     f"{seeds_fewer} / {seeds_equal} / {len(rows) - seeds_fewer - seeds_equal} |")
     return lines, {"datasets": len(per_dataset), "bohb_fewer": fewer}
 
 
