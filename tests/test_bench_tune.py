@@ -136,8 +136,8 @@ def test_bohb_vs_hyperband_compares_epochs_to_hyperbands_best():
     ]
     lines, counts = bench.bohb_vs_hyperband(records, "epochs")
     assert counts == {"datasets": 2, "bohb_fewer": 1}
-    assert "| wine | 3 | 40 | 25 | 2/3 |" in lines
-    assert "| diabetes | 1 | 20 | not reached | 0/1 |" in lines
+    assert "| wine | 3 | 40 | 25 | 2 / 0 / 1 |" in lines
+    assert "| diabetes | 1 | 20 | not reached | 0 / 0 / 1 |" in lines
 
 
 # --- Space -> Optuna ---------------------------------------------------------------------------
@@ -283,7 +283,7 @@ def test_from_json_re_tables_saved_records_without_running(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "### Equal wall-clock budget (2 s per search)" in out and "### Equal total epochs" in out
     assert "on 1/1 data sets, above the fixed MLP's on 1/1" in out
-    assert "| wine | 3 | 20 | 20 | 0/3 |" in out
+    assert "| wine | 3 | 20 | 20 | 0 / 3 / 0 |" in out
     if importlib.util.find_spec("matplotlib") is not None:
         assert (tmp_path / "bench_tune.png").stat().st_size > 0
 
