@@ -29,9 +29,8 @@ class RandomSearch(Searcher):
         return f"RandomSearch(seed={self.seed})"
 
     def ask(self, study):
-        space = study.space
-        trials = study.trials
-        return self._draw(space, {space.key(t.params) for t in trials}, len(trials))
+        proposals = self.ask_ahead(study, 1)
+        return proposals[0] if proposals else None
 
     def ask_ahead(self, study, n: int) -> list[Proposal]:
         """The next ``n`` draws, as ``n`` asks would give them with each made a trial in turn."""
