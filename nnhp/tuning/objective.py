@@ -132,7 +132,8 @@ class TrialObjective:
         widths = [problem.X.shape[1], *hidden_sizes(params), problem.n_outputs(problem.loss_of(params))]
         weights = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
         rows, batch = len(problem.X), max(int(params.get("batch_size", 32)), 1)
-        per_epoch = (rows + len(problem.X_val) / 3) * weights + math.ceil(rows / batch) * (len(widths) - 1) * BATCH_OVERHEAD
+        batches = math.ceil(rows / batch)
+        per_epoch = (rows + len(problem.X_val) / 3) * weights + batches * (len(widths) - 1) * BATCH_OVERHEAD
         return self.epochs_of(params, budget) * per_epoch
 
     def __call__(self, trial) -> float:
