@@ -167,6 +167,24 @@ def test_new_configurations_come_from_the_largest_budget_with_enough_results():
     assert {t.info.get("model_budget") for t in study.trials} >= {1, 3}
 
 
+@pytest.mark.parametrize("model", ["gp", "kde"])
+def test_random_configurations_are_hyperbands_own_draws(model):
+    objective = Mixed()
+    bohb = _run(objective, BOHB(max_budget=27, eta=3, seed=5, max_iterations=1, model=model)).trials
+    hyperband = _run(objective, Hyperband(max_budget=27, eta=3, seed=5, max_iterations=1)).trials
+    hyperband_configs = {(t.info["bracket"], t.info["config"]): t.params for t in hyperband if t.info["rung"] == 0}
+    first_model = next(t.id for t in bohb if t.info.get("sampled_by") == "model")
+    assert first_model > 0 and [t.params for t in bohb[:first_model]] == [t.params for t in hyperband[:first_model]]
+    by_sampler = {"model": 0, "random": 0}
+    for trial in bohb:
+        if trial.info["rung"] != 0:
+            continue
+        by_sampler[trial.info["sampled_by"]] += 1
+        same = trial.params == hyperband_configs[(trial.info["bracket"], trial.info["config"])]
+        assert same == (trial.info["sampled_by"] == "random"), trial.id
+    assert by_sampler["model"] > 0 and by_sampler["random"] > first_model
+
+
 # --- Hyperband's schedule -----------------------------------------------------------------------------
 def test_brackets_rungs_and_promotions_are_hyperbands():
     objective = Mixed()

@@ -67,14 +67,19 @@ on or off by their parents), and return the one with the largest ``log l(x) - lo
 unwidened densities), or with ``model="gp"`` the largest expected improvement (below). With
 probability ``random_fraction``, or while no budget has enough results, the configuration is
 drawn at random from the space instead, which keeps BOHB at worst a constant factor slower than
-Hyperband.
+Hyperband. That random configuration is Hyperband's own: it comes from the generator Hyperband
+uses for the same bracket and index (the coin and the candidates have a generator of their own).
+With the same seed, BOHB's trials are Hyperband's until its model starts, and after that BOHB
+differs from Hyperband only where the model chose: common random numbers, so that a comparison of
+the two measures the model and not the luck of two different sets of draws.
 Each bracket-starting trial records ``info["sampled_by"]`` ("model" or "random") and, for model
 proposals, ``info["model_budget"]``.
 
 Stopping and reopening
 ----------------------
-As in Hyperband, BOHB keeps nothing between asks. Configuration ``j`` of bracket ``k`` uses a
-generator seeded by ``(seed, k, j)`` (the coin for ``random_fraction``, the candidates), and the
+As in Hyperband, BOHB keeps nothing between asks. Configuration ``j`` of bracket ``k`` uses
+generators seeded by ``(seed, k, j, 1)`` (the coin for ``random_fraction``, the candidates) and
+``(seed, k, j)`` (a random configuration, as Hyperband's), and the
 model is refitted from ``study.trials`` when it is needed. A serial study reopened from storage
 therefore proposes exactly what the uninterrupted one would; an interrupted bracket-starting
 trial is proposed again with the params it had (they are read back, not redrawn).
@@ -280,11 +285,13 @@ class BOHB(Hyperband):
                 earlier = drawn[(key, index)]
                 notes = {name: earlier.info[name] for name in ("sampled_by", "model_budget") if name in earlier.info}
                 return dict(earlier.params), notes
-            rng = np.random.default_rng([self.seed, key, index])
+            # Random configurations come from Hyperband's generator for the same (bracket, index),
+            # so they are Hyperband's own draws; the coin and the model's candidates have their own.
+            rng = np.random.default_rng([self.seed, key, index, 1])
             explore = rng.random() < self.random_fraction
             budget, observations = self._model_budget(space, trials)
             if explore or budget is None:
-                return space.sample(rng), {"sampled_by": "random"}
+                return space.sample(np.random.default_rng([self.seed, key, index])), {"sampled_by": "random"}
             params = self._propose(space, sign, observations, rng, trials)
             return params, {"sampled_by": "model", "model_budget": budget}
 
