@@ -329,27 +329,43 @@ def trial_epochs(trials) -> list[int]:
 
 
 def search_curve(trials) -> list[list]:
-    """``[[total epochs after the trial, its value or None], ...]``, trials in the order they ran
-    (by id: the runs here use one worker, so ids are the running order). None: not complete."""
+    """``[[total epochs after the trial, its value or None, its budget], ...]``, trials in the order
+    they ran (by id: the runs here use one worker, so ids are the running order). None: not
+    complete."""
     trials = sorted(trials, key=lambda t: t.id)
     curve, total = [], 0
     for t, epochs in zip(trials, trial_epochs(trials)):
         total += epochs
         value = t.value if t.state == "complete" and t.value is not None and math.isfinite(t.value) else None
-        curve.append([total, value])
+        curve.append([total, value, t.budget])
     return curve
 
 
-def best_of(curve, direction: str) -> float | None:
-    values = [v for _, v in curve if v is not None]
+def _at_budget(curve, budget) -> list:
+    """The curve's points, or only those of trials at ``budget`` (None: all; a point recorded
+    without its budget counts as at every budget)."""
+    return [point for point in curve if budget is None or len(point) < 3 or point[2] == budget]
+
+
+def top_budget(curve):
+    """The largest budget a complete trial of the curve reached (None when the curve has no budgets)."""
+    budgets = [point[2] for point in curve if len(point) > 2 and point[1] is not None and point[2] is not None]
+    return max(budgets) if budgets else None
+
+
+def best_of(curve, direction: str, budget=None) -> float | None:
+    """The best value of the curve, or of its trials at ``budget``."""
+    values = [point[1] for point in _at_budget(curve, budget) if point[1] is not None]
     if not values:
         return None
     return max(values) if direction == "maximize" else min(values)
 
 
-def epochs_to_reach(curve, target: float, direction: str, tol: float = 1e-12) -> float:
-    """Total epochs spent when a trial first scored ``target`` or better; inf if none did."""
-    for epochs, value in curve:
+def epochs_to_reach(curve, target: float, direction: str, tol: float = 1e-12, budget=None) -> float:
+    """Total epochs spent when a trial (at ``budget``, when given) first scored ``target`` or
+    better; inf if none did."""
+    for point in _at_budget(curve, budget):
+        epochs, value = point[0], point[1]
         if value is None:
             continue
         if (value >= target - tol) if direction == "maximize" else (value <= target + tol):
@@ -873,9 +889,14 @@ def default_verdict(summary, default_method: str) -> tuple[list[str], dict]:
     return lines, counts
 
 
-def bohb_vs_hyperband(records, budget: str) -> tuple[list[str], dict]:
+def bohb_vs_hyperband(records, budget: str, incumbent: bool = False) -> tuple[list[str], dict]:
     """For each (data set, seed) with both runs under ``budget``: epochs Hyperband needed to reach
-    its own best validation score, and epochs BOHB needed to reach that score (inf: never)."""
+    its own best validation score, and epochs BOHB needed to reach that score (inf: never).
+
+    ``incumbent=False``: the best value of any trial, at any budget. ``incumbent=True``: the value
+    of the model the search returns (``nnhp.tuning.incumbent``: the best trial at the largest
+    budget reached), reached by a trial at that budget; a few-epoch trial that scores high by
+    luck is never returned, so it does not count."""
     hb, bohb = nnhp_method("hyperband"), nnhp_method("bohb")
     runs = {(r["dataset"], r["seed"], r["method"]): r for r in records
             if r["budget"] == budget and r["method"] in (hb, bohb) and "curve" in r}
@@ -884,26 +905,34 @@ def bohb_vs_hyperband(records, budget: str) -> tuple[list[str], dict]:
         if method != hb or (dataset, seed, bohb) not in runs:
             continue
         direction = r.get("direction", "maximize")
-        target = best_of(r["curve"], direction)
+        at = top_budget(r["curve"]) if incumbent else None
+        if incumbent and at is None:
+            continue                                  # recorded before curves carried budgets
+        target = best_of(r["curve"], direction, at)
         if target is None:
             continue
-        hb_epochs = epochs_to_reach(r["curve"], target, direction)
-        bohb_epochs = epochs_to_reach(runs[(dataset, seed, bohb)]["curve"], target, direction)
+        hb_epochs = epochs_to_reach(r["curve"], target, direction, budget=at)
+        bohb_epochs = epochs_to_reach(runs[(dataset, seed, bohb)]["curve"], target, direction, budget=at)
         per_dataset.setdefault(dataset, []).append((seed, target, hb_epochs, bohb_epochs))
     lines = ["| data set | seeds | Hyperband: epochs to its best (median) | BOHB: epochs to that score "
              "(median) | seeds BOHB fewer / equal / more |", "|---|---:|---:|---:|---:|"]
-    fewer = 0
+    counts = {"datasets": len(per_dataset), "bohb_fewer": 0, "bohb_not_more": 0, "seeds_fewer": 0,
+              "seeds_equal": 0, "seeds_more": 0}
     for dataset in _ordered(per_dataset, list(SUITE)):
         rows = sorted(per_dataset[dataset])
         hb_median = float(np.median([row[2] for row in rows]))
         bohb_median = float(np.median([row[3] for row in rows]))      # inf when most seeds never reached it
         seeds_fewer = sum(row[3] < row[2] for row in rows)
         seeds_equal = sum(row[3] == row[2] for row in rows)
-        fewer += bohb_median < hb_median
+        counts["bohb_fewer"] += bohb_median < hb_median
+        counts["bohb_not_more"] += bohb_median <= hb_median
+        counts["seeds_fewer"] += seeds_fewer
+        counts["seeds_equal"] += seeds_equal
+        counts["seeds_more"] += len(rows) - seeds_fewer - seeds_equal
         lines.append(f"| {dataset} | {len(rows)} | {hb_median:.0f} | "
                      f"{'not reached' if math.isinf(bohb_median) else f'{bohb_median:.0f}'} | "
                      f"{seeds_fewer} / {seeds_equal} / {len(rows) - seeds_fewer - seeds_equal} |")
-    return lines, {"datasets": len(per_dataset), "bohb_fewer": fewer}
+    return lines, counts
 
 
 # ============================================================================ plot
@@ -996,15 +1025,22 @@ def report(records, settings: dict, default_method: str) -> tuple[str, dict]:
                      + "\n".join(lines))
     stat_budget = "epochs" if "epochs" in budgets else (budgets[0] if budgets else None)
     if stat_budget is not None:
-        lines, counts = bohb_vs_hyperband(records, stat_budget)
-        if counts["datasets"]:
-            parts += [f"### BOHB vs Hyperband: epochs to reach Hyperband's best validation score "
-                      f"({'equal-epochs' if stat_budget == 'epochs' else 'equal-time'} runs)",
-                      "\n".join(lines),
+        kind = "equal-epochs" if stat_budget == "epochs" else "equal-time"
+        for incumbent, title, rule in (
+                (True, "the validation score of the model Hyperband returns", "a score is reached when a "
+                 "complete trial at the largest budget (where the returned model comes from) scores at least "
+                 "that"),
+                (False, "Hyperband's best validation score of any trial", "a score is reached when any "
+                 "complete trial, at any budget, scores at least that")):
+            lines, counts = bohb_vs_hyperband(records, stat_budget, incumbent=incumbent)
+            if not counts["datasets"]:
+                continue
+            parts += [f"### BOHB vs Hyperband: epochs to reach {title} ({kind} runs)", "\n".join(lines),
                       f"BOHB needed fewer epochs (median over seeds) on {counts['bohb_fewer']}/{counts['datasets']} "
-                      f"data sets. Epochs count every trial's own training, a promoted trial only its "
-                      f"epochs beyond its parent's; a score is reached when a complete trial's validation "
-                      f"value is at least Hyperband's best."]
+                      f"data sets, at most as many on {counts['bohb_not_more']}/{counts['datasets']}; per run "
+                      f"fewer / equal / more: {counts['seeds_fewer']} / {counts['seeds_equal']} / "
+                      f"{counts['seeds_more']}. Epochs count every trial's own training, a promoted trial only "
+                      f"its epochs beyond its parent's; {rule}."]
     parts.append("![test score per method](bench_tune.png)")
     failures = [r for r in records if "error" in r]
     if failures:

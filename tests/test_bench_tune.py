@@ -108,7 +108,7 @@ def test_trial_epochs_prefer_the_epochs_the_objective_recorded():
 def test_search_curve_is_cumulative_and_leaves_failed_trials_without_a_value():
     trials = [fake_trial(1, None, budget=3, state="failed"), fake_trial(0, 0.5, budget=3),
               fake_trial(2, 0.7, budget=9, parent_id=0)]
-    assert bench.search_curve(trials) == [[3, 0.5], [6, None], [12, 0.7]]
+    assert bench.search_curve(trials) == [[3, 0.5, 3], [6, None, 3], [12, 0.7, 9]]
 
 
 @pytest.mark.parametrize("direction, target, expected", [
@@ -135,9 +135,34 @@ def test_bohb_vs_hyperband_compares_epochs_to_hyperbands_best():
         run(bohb, 0, [[5, 0.25]], "diabetes", "minimize"),
     ]
     lines, counts = bench.bohb_vs_hyperband(records, "epochs")
-    assert counts == {"datasets": 2, "bohb_fewer": 1}
+    assert counts == {"datasets": 2, "bohb_fewer": 1, "bohb_not_more": 1, "seeds_fewer": 2, "seeds_equal": 0,
+                      "seeds_more": 2}
     assert "| wine | 3 | 40 | 25 | 2 / 0 / 1 |" in lines
     assert "| diabetes | 1 | 20 | not reached | 0 / 0 / 1 |" in lines
+    # Curves without budgets have no incumbent to compare.
+    assert bench.bohb_vs_hyperband(records, "epochs", incumbent=True)[1]["datasets"] == 0
+
+
+def test_bohb_vs_hyperband_at_the_incumbent_counts_only_trials_at_the_largest_budget():
+    hb, bohb = bench.nnhp_method("hyperband"), bench.nnhp_method("bohb")
+
+    def run(method, seed, curve):
+        return {"dataset": "wine", "method": method, "seed": seed, "budget": "epochs", "curve": curve,
+                "direction": "maximize"}
+
+    records = [
+        # Hyperband's best of any trial is a lucky 9-epoch 0.99; the model it returns scored 0.9 at 81.
+        run(hb, 0, [[81, 0.85, 81], [90, 0.99, 9], [200, 0.9, 81]]),
+        run(bohb, 0, [[81, 0.85, 81], [100, 0.95, 9], [150, 0.92, 81]]),     # 150 < 200 at 81 epochs
+        run(hb, 1, [[81, 0.9, 81], [150, None, 81]]),
+        run(bohb, 1, [[81, 0.9, 81], [90, 0.95, 27]]),                         # equal: the shared first trial
+    ]
+    lines, counts = bench.bohb_vs_hyperband(records, "epochs", incumbent=True)
+    assert "| wine | 2 | 140 | 116 | 1 / 1 / 0 |" in lines
+    assert counts["bohb_fewer"] == 1 and counts["bohb_not_more"] == 1
+    # Over every trial, Hyperband's lucky 0.99 is never reached by BOHB.
+    lines, counts = bench.bohb_vs_hyperband(records, "epochs")
+    assert "| wine | 2 | 86 | not reached | 0 / 1 / 1 |" in lines
 
 
 # --- Space -> Optuna ---------------------------------------------------------------------------
