@@ -47,7 +47,9 @@ median over seeds with the inter-quartile range, median time, median epochs trai
 BOHB-vs-Hyperband statistic: in each equal-epochs run pair, the total epochs Hyperband needed
 to first reach its own best validation score and the epochs BOHB needed to reach that same
 score (trials in the order they ran, each counting the epochs it trained: a promoted trial only
-its epochs beyond its parent's, as ``result.epochs_spent`` counts them).
+its epochs beyond its parent's, as ``result.epochs_spent`` counts them). Two readings of "best":
+the score of the model the search returns (the best trial at the largest budget), reached by a
+trial at that budget; and the best score of any trial at any budget.
 
     python benchmarks/bench_tune.py --quick      # smoke run: iris and wine, 2 seeds, 2 s budgets, 5 methods
     python benchmarks/bench_tune.py              # 4 sets x 5 seeds x 7 methods, 10 s budgets (~45 min)
