@@ -926,14 +926,15 @@ def bohb_vs_hyperband(records, budget: str, incumbent: bool = False) -> tuple[li
         bohb_median = float(np.median([row[3] for row in rows]))      # inf when most seeds never reached it
         seeds_fewer = sum(row[3] < row[2] for row in rows)
         seeds_equal = sum(row[3] == row[2] for row in rows)
+        seeds_more = len(rows) - seeds_fewer - seeds_equal
         counts["bohb_fewer"] += bohb_median < hb_median
         counts["bohb_not_more"] += bohb_median <= hb_median
         counts["seeds_fewer"] += seeds_fewer
         counts["seeds_equal"] += seeds_equal
-        counts["seeds_more"] += len(rows) - seeds_fewer - seeds_equal
+        counts["seeds_more"] += seeds_more
         lines.append(f"| {dataset} | {len(rows)} | {hb_median:.0f} | "
                      f"{'not reached' if math.isinf(bohb_median) else f'{bohb_median:.0f}'} | "
-                     f"{seeds_fewer} / {seeds_equal} / {len(rows) - seeds_fewer - seeds_equal} |")
+                     f"{seeds_fewer} / {seeds_equal} / {seeds_more} |")
     return lines, counts
 
 

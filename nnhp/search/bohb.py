@@ -281,6 +281,7 @@ class BOHB(Hyperband):
     def configuration_sampler(self, study):
         """``sample(key, j) -> (params, notes)``: a new configuration from the model, or at random."""
         space, sign, trials = study.space, _direction_sign(study), study.trials
+        hyperbands_draw = super().configuration_sampler(study)
         # A bracket-starting trial that was interrupted is proposed again as it was, not redrawn.
         drawn = {}
         for trial in trials:
@@ -292,13 +293,14 @@ class BOHB(Hyperband):
                 earlier = drawn[(key, index)]
                 notes = {name: earlier.info[name] for name in ("sampled_by", "model_budget") if name in earlier.info}
                 return dict(earlier.params), notes
-            # Random configurations come from Hyperband's generator for the same (bracket, index),
-            # so they are Hyperband's own draws; the coin and the model's candidates have their own.
+            # A random configuration is Hyperband's own draw for the same (bracket, index); the coin
+            # and the model's candidates have a generator of their own.
             rng = np.random.default_rng([self.seed, key, index, 1])
             explore = rng.random() < self.random_fraction
             budget, observations = self._model_budget(space, trials)
             if explore or budget is None:
-                return space.sample(np.random.default_rng([self.seed, key, index])), {"sampled_by": "random"}
+                params, _ = hyperbands_draw(key, index)
+                return params, {"sampled_by": "random"}
             params = self._propose(space, sign, observations, rng, trials)
             return params, {"sampled_by": "model", "model_budget": budget}
 
